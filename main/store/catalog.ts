@@ -1,0 +1,225 @@
+import { createHash } from 'node:crypto';
+import type { Database, Statement } from 'better-sqlite3';
+import type { DatasetFormat, DatasetSummary, TaskDetail, TaskSummary } from '../../preload/contract.js';
+import { completionPrompt } from '../datasets/prompt.js';
+import type { TaskRecord } from '../datasets/task-record.js';
+
+/** Datasets and their tasks: what the importers write and every screen lists. */
+
+interface DatasetRow {
+  id: number;
+  name: string;
+  format: DatasetFormat;
+  source_path: string;
+  source_sha256: string;
+  created_at: string;
+  updated_at: string;
+}
+
+interface TaskRow {
+  id: number;
+  dataset: string;
+  task_key: string;
+  split: string;
+  text: string;
+  code_prefix: string | null;
+  entry_point: string | null;
+  example_test: string | null;
+  tests: string;
+  setup_code: string;
+  challenge_tests: string;
+  reference_solution: string | null;
+}
+
+export interface TaskQuery {
+  dataset?: string | undefined;
+  split?: string | undefined;
+  search?: string | undefined;
+  offset: number;
+  limit: number;
+}
+
+export interface UpsertCounts {
+  added: number;
+  updated: number;
+  unchanged: number;
+}
+
+function contentHash(ordinal: number, t: TaskRecord): string {
+  const canonical = JSON.stringify([
+    ordinal, t.split, t.text, t.codePrefix, t.entryPoint, t.exampleTest, t.tests, t.setupCode, t.challengeTests,
+    t.referenceSolution,
+  ]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+/** FTS5 query from free text: each word quoted, so punctuation cannot become query syntax. */
+function ftsQuery(search: string): string | undefined {
+  const words = search.match(/[\p{L}\p{N}_]+/gu);
+  return words && words.length > 0 ? words.map((w) => `"${w}"`).join(' ') : undefined;
+}
+
+function parseStringArray(json: string): string[] {
+  const value: unknown = JSON.parse(json);
+  if (!Array.isArray(value) || !value.every((v): v is string => typeof v === 'string')) {
+    throw new Error('corrupt task row: expected a JSON array of strings');
+  }
+  return value;
+}
+
+export class Catalog {
+  private readonly stmts: {
+    datasetByName: Statement<[string], DatasetRow>;
+    insertDataset: Statement<[string, DatasetFormat, string, string, string, string]>;
+    touchDataset: Statement<[string, string, string, number]>;
+    taskHashes: Statement<[number], { task_key: string; content_sha256: string }>;
+    insertTask: Statement<unknown[]>;
+    updateTask: Statement<unknown[]>;
+    taskByKey: Statement<[string, string], TaskRow>;
+  };
+
+  constructor(private readonly db: Database) {
+    this.stmts = {
+      datasetByName: db.prepare('SELECT * FROM datasets WHERE name = ?'),
+      insertDataset: db.prepare(
+        `INSERT INTO datasets (name, format, source_path, source_sha256, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      ),
+      touchDataset: db.prepare('UPDATE datasets SET source_path = ?, source_sha256 = ?, updated_at = ? WHERE id = ?'),
+      taskHashes: db.prepare('SELECT task_key, content_sha256 FROM tasks WHERE dataset_id = ?'),
+      insertTask: db.prepare(
+        `INSERT INTO tasks (dataset_id, task_key, ordinal, split, text, code_prefix, entry_point, example_test, tests,
+                            setup_code, challenge_tests, reference_solution, content_sha256, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      updateTask: db.prepare(
+        `UPDATE tasks SET ordinal = ?, split = ?, text = ?, code_prefix = ?, entry_point = ?, example_test = ?, tests = ?,
+                          setup_code = ?, challenge_tests = ?, reference_solution = ?, content_sha256 = ?, updated_at = ?
+         WHERE dataset_id = ? AND task_key = ?`,
+      ),
+      taskByKey: db.prepare(
+        `SELECT t.*, d.name AS dataset FROM tasks t JOIN datasets d ON d.id = t.dataset_id
+         WHERE d.name = ? AND t.task_key = ?`,
+      ),
+    };
+  }
+
+  dataset(name: string): { id: number; format: DatasetFormat; sourceSha256: string } | undefined {
+    const row = this.stmts.datasetByName.get(name);
+    return row && { id: row.id, format: row.format, sourceSha256: row.source_sha256 };
+  }
+
+  /** Creates the dataset, or records a new source for it. Call inside the import's transaction. */
+  saveDataset(name: string, format: DatasetFormat, sourcePath: string, sha256: string, now: string): number {
+    const existing = this.stmts.datasetByName.get(name);
+    if (!existing) return Number(this.stmts.insertDataset.run(name, format, sourcePath, sha256, now, now).lastInsertRowid);
+    if (existing.source_sha256 !== sha256 || existing.source_path !== sourcePath) {
+      this.stmts.touchDataset.run(sourcePath, sha256, now, existing.id);
+    }
+    return existing.id;
+  }
+
+  /** Inserts new tasks and rewrites changed ones; identical tasks are not touched at all. */
+  upsertTasks(datasetId: number, tasks: readonly TaskRecord[], now: string): UpsertCounts & { notInFile: number } {
+    const known = new Map(this.stmts.taskHashes.all(datasetId).map((r) => [r.task_key, r.content_sha256]));
+    const counts = { added: 0, updated: 0, unchanged: 0 };
+    tasks.forEach((t, ordinal) => {
+      const sha = contentHash(ordinal, t);
+      const previous = known.get(t.taskKey);
+      known.delete(t.taskKey);
+      const fields = [
+        t.split, t.text, t.codePrefix, t.entryPoint, t.exampleTest, JSON.stringify(t.tests), t.setupCode,
+        JSON.stringify(t.challengeTests), t.referenceSolution, sha,
+      ];
+      if (previous === undefined) {
+        this.stmts.insertTask.run(datasetId, t.taskKey, ordinal, ...fields, now, now);
+        counts.added += 1;
+      } else if (previous !== sha) {
+        this.stmts.updateTask.run(ordinal, ...fields, now, datasetId, t.taskKey);
+        counts.updated += 1;
+      } else {
+        counts.unchanged += 1;
+      }
+    });
+    return { ...counts, notInFile: known.size };
+  }
+
+  splitCounts(datasetId: number): Record<string, number> {
+    const rows = this.db
+      .prepare<[number], { split: string; n: number }>(
+        'SELECT split, COUNT(*) AS n FROM tasks WHERE dataset_id = ? GROUP BY split ORDER BY MIN(ordinal)',
+      )
+      .all(datasetId);
+    return Object.fromEntries(rows.map((r) => [r.split, r.n]));
+  }
+
+  listDatasets(): DatasetSummary[] {
+    const rows = this.db.prepare<[], DatasetRow>('SELECT * FROM datasets ORDER BY name').all();
+    return rows.map((r) => {
+      const splits = this.splitCounts(r.id);
+      return {
+        name: r.name,
+        format: r.format,
+        sourcePath: r.source_path,
+        taskCount: Object.values(splits).reduce((a, b) => a + b, 0),
+        splits,
+        createdAt: r.created_at,
+        updatedAt: r.updated_at,
+      };
+    });
+  }
+
+  listTasks(query: TaskQuery): { total: number; tasks: TaskSummary[] } {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (query.dataset !== undefined) {
+      where.push('d.name = ?');
+      params.push(query.dataset);
+    }
+    if (query.split !== undefined) {
+      where.push('t.split = ?');
+      params.push(query.split);
+    }
+    if (query.search !== undefined) {
+      const match = ftsQuery(query.search);
+      if (match === undefined) return { total: 0, tasks: [] };
+      where.push('t.id IN (SELECT rowid FROM task_search WHERE task_search MATCH ?)');
+      params.push(match);
+    }
+    const fromSql = `FROM tasks t JOIN datasets d ON d.id = t.dataset_id ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
+    const total = this.db.prepare<unknown[], { n: number }>(`SELECT COUNT(*) AS n ${fromSql}`).get(...params)?.n ?? 0;
+    const rows = this.db
+      .prepare<unknown[], TaskRow>(
+        `SELECT t.*, d.name AS dataset ${fromSql} ORDER BY d.name, t.ordinal LIMIT ? OFFSET ?`,
+      )
+      .all(...params, query.limit, query.offset);
+    return { total, tasks: rows.map(toSummary) };
+  }
+
+  getTask(dataset: string, taskKey: string): TaskDetail | undefined {
+    const row = this.stmts.taskByKey.get(dataset, taskKey);
+    if (!row) return undefined;
+    const tests = parseStringArray(row.tests);
+    return {
+      ...toSummary(row),
+      codePrefix: row.code_prefix,
+      entryPoint: row.entry_point,
+      exampleTest: row.example_test,
+      tests,
+      setupCode: row.setup_code,
+      challengeTests: parseStringArray(row.challenge_tests),
+      referenceSolution: row.reference_solution,
+      prompt: completionPrompt({ text: row.text, exampleTest: row.example_test, codePrefix: row.code_prefix }),
+    };
+  }
+}
+
+function toSummary(row: TaskRow): TaskSummary {
+  return {
+    dataset: row.dataset,
+    taskId: row.task_key,
+    split: row.split,
+    text: row.text,
+    testCount: parseStringArray(row.tests).length,
+  };
+}

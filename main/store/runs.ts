@@ -1,0 +1,227 @@
+import { createHash } from 'node:crypto';
+import type { Database, Statement } from 'better-sqlite3';
+import type { ErrorKind, FailureItem, TestResult } from '../../preload/contract.js';
+
+/** Models, sampling runs, samples and their executions: the first half of the lineage. */
+
+export interface NewModel {
+  name: string;
+  path: string;
+  sha256: string;
+  architecture: string;
+  quantization: string;
+  sizeBytes: number;
+  parameterCount?: number | null;
+  contextLength?: number | null;
+  hasChatTemplate: boolean;
+  source?: string | null;
+}
+
+export interface NewSamplingRun {
+  kind?: 'model' | 'import';
+  purpose: 'ilf' | 'evaluation';
+  modelId: number | null;
+  adapterId?: number | null;
+  datasetId: number;
+  split: string;
+  promptFormat: 'completion' | 'chat';
+  n: number;
+  temperature: number;
+  topP: number;
+  maxTokens: number;
+  stop: readonly string[];
+  seed: number;
+  params?: Record<string, unknown>;
+}
+
+export interface NewSample {
+  /** tasks.id (the store's id, not the dataset's task key). */
+  taskId: number;
+  sampleIndex: number;
+  seed: number;
+  prompt: string;
+  completion: string;
+  program: string;
+  tokenCount?: number | null;
+  finishReason?: string | null;
+}
+
+/** What a sandbox reports for one program; written as one executions row. */
+export interface ExecutionRecord {
+  status: 'passed' | 'failed' | 'sandbox_error';
+  errorKind: ErrorKind | null;
+  testResults: readonly TestResult[];
+  exceptionType?: string | null;
+  exceptionMessage?: string | null;
+  traceback?: string | null;
+  stdout: string;
+  stderr: string;
+  outputTruncated: boolean;
+  durationMs: number;
+  backend: string;
+}
+
+export interface FailureQuery {
+  runId?: number | undefined;
+  dataset?: string | undefined;
+  split?: string | undefined;
+  /** Keyset paging: only samples older (smaller id) than this one. */
+  beforeSampleId?: number | undefined;
+  limit: number;
+}
+
+const nowIso = (): string => new Date().toISOString();
+
+export class Runs {
+  private readonly stmts: {
+    promptId: Statement<[string], { id: number }>;
+    insertPrompt: Statement<[string, string]>;
+    insertSample: Statement<unknown[]>;
+    insertExecution: Statement<unknown[]>;
+    setVerdict: Statement<[number, number, number]>;
+  };
+  /** Prompts repeat n times in a row; remembering the last few saves a lookup per sample. */
+  private readonly promptCache = new Map<string, number>();
+
+  constructor(private readonly db: Database) {
+    this.stmts = {
+      promptId: db.prepare('SELECT id FROM prompts WHERE sha256 = ?'),
+      insertPrompt: db.prepare('INSERT INTO prompts (sha256, text) VALUES (?, ?)'),
+      insertSample: db.prepare(
+        `INSERT INTO samples (run_id, task_id, sample_index, seed, prompt_id, completion, program, token_count,
+                              finish_reason, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertExecution: db.prepare(
+        `INSERT INTO executions (sample_id, refinement_id, review_id, status, error_kind, tests_passed, tests_total,
+                                 test_results, exception_type, exception_message, traceback, stdout, stderr,
+                                 output_truncated, duration_ms, backend, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      setVerdict: db.prepare('UPDATE samples SET passed = ?, verdict_execution_id = ? WHERE id = ?'),
+    };
+  }
+
+  addModel(m: NewModel): number {
+    const existing = this.db.prepare<[string], { id: number }>('SELECT id FROM models WHERE sha256 = ?').get(m.sha256);
+    if (existing) return existing.id;
+    return Number(
+      this.db
+        .prepare(
+          `INSERT INTO models (name, path, sha256, architecture, quantization, size_bytes, parameter_count,
+                               context_length, has_chat_template, source, added_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(m.name, m.path, m.sha256, m.architecture, m.quantization, m.sizeBytes, m.parameterCount ?? null,
+          m.contextLength ?? null, m.hasChatTemplate ? 1 : 0, m.source ?? null, nowIso()).lastInsertRowid,
+    );
+  }
+
+  createSamplingRun(r: NewSamplingRun): number {
+    return Number(
+      this.db
+        .prepare(
+          `INSERT INTO sampling_runs (kind, purpose, model_id, adapter_id, dataset_id, split, prompt_format, n,
+                                      temperature, top_p, max_tokens, stop, seed, params, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(r.kind ?? 'model', r.purpose, r.modelId, r.adapterId ?? null, r.datasetId, r.split, r.promptFormat, r.n,
+          r.temperature, r.topP, r.maxTokens, JSON.stringify(r.stop), r.seed, JSON.stringify(r.params ?? {}),
+          nowIso()).lastInsertRowid,
+    );
+  }
+
+  private internPrompt(text: string): number {
+    const sha = createHash('sha256').update(text).digest('hex');
+    const cached = this.promptCache.get(sha);
+    if (cached !== undefined) return cached;
+    const id = this.stmts.promptId.get(sha)?.id ?? Number(this.stmts.insertPrompt.run(sha, text).lastInsertRowid);
+    if (this.promptCache.size > 256) this.promptCache.clear();
+    this.promptCache.set(sha, id);
+    return id;
+  }
+
+  /** Call inside a transaction for batches; returns the new sample ids in order. */
+  insertSamples(runId: number, samples: readonly NewSample[]): number[] {
+    const at = nowIso();
+    return samples.map((s) =>
+      Number(
+        this.stmts.insertSample.run(runId, s.taskId, s.sampleIndex, s.seed, this.internPrompt(s.prompt), s.completion,
+          s.program, s.tokenCount ?? null, s.finishReason ?? null, at).lastInsertRowid,
+      ),
+    );
+  }
+
+  /**
+   * Records one execution of a sample. A conclusive one (passed/failed) becomes the sample's verdict;
+   * a sandbox error is kept for the record but leaves the verdict alone.
+   */
+  recordSampleExecution(sampleId: number, e: ExecutionRecord): number {
+    const passedCount = e.testResults.filter((t) => t.outcome === 'passed').length;
+    const id = Number(
+      this.stmts.insertExecution.run(sampleId, null, null, e.status, e.errorKind, passedCount, e.testResults.length,
+        JSON.stringify(e.testResults), e.exceptionType ?? null, e.exceptionMessage ?? null, e.traceback ?? null,
+        e.stdout, e.stderr, e.outputTruncated ? 1 : 0, e.durationMs, e.backend, nowIso()).lastInsertRowid,
+    );
+    if (e.status !== 'sandbox_error') this.stmts.setVerdict.run(e.status === 'passed' ? 1 : 0, id, sampleId);
+    return id;
+  }
+
+  /**
+   * The failures inbox: failing samples of tasks that have no passing sample in the same run
+   * (the ones ILF asks a person about), newest first, keyset-paged.
+   */
+  failures(q: FailureQuery): FailureItem[] {
+    const where = ['s.passed = 0'];
+    const params: (string | number)[] = [];
+    if (q.runId !== undefined) {
+      where.push('s.run_id = ?');
+      params.push(q.runId);
+    }
+    if (q.dataset !== undefined) {
+      where.push('d.name = ?');
+      params.push(q.dataset);
+    }
+    if (q.split !== undefined) {
+      where.push('t.split = ?');
+      params.push(q.split);
+    }
+    if (q.beforeSampleId !== undefined) {
+      where.push('s.id < ?');
+      params.push(q.beforeSampleId);
+    }
+    const whereSql = where.join(' AND ');
+    const rows = this.db
+      .prepare<unknown[], {
+        sample_id: number; run_id: number; dataset: string; task_key: string; split: string; sample_index: number;
+        error_kind: ErrorKind | null; tests_passed: number; tests_total: number; feedback_count: number;
+        created_at: string;
+      }>(
+        `SELECT s.id AS sample_id, s.run_id, d.name AS dataset, t.task_key, t.split, s.sample_index,
+                e.error_kind, e.tests_passed, e.tests_total, e.created_at,
+                (SELECT COUNT(*) FROM feedback f WHERE f.sample_id = s.id) AS feedback_count
+         FROM samples s
+         JOIN tasks t ON t.id = s.task_id
+         JOIN datasets d ON d.id = t.dataset_id
+         JOIN executions e ON e.id = s.verdict_execution_id
+         WHERE ${whereSql}
+           AND NOT EXISTS (SELECT 1 FROM samples p WHERE p.task_id = s.task_id AND p.run_id = s.run_id AND p.passed = 1)
+         ORDER BY s.id DESC
+         LIMIT ?`,
+      )
+      .all(...params, q.limit);
+    return rows.map((r) => ({
+      sampleId: r.sample_id,
+      runId: r.run_id,
+      dataset: r.dataset,
+      taskId: r.task_key,
+      split: r.split,
+      sampleIndex: r.sample_index,
+      errorKind: r.error_kind,
+      testsPassed: r.tests_passed,
+      testsTotal: r.tests_total,
+      feedbackCount: r.feedback_count,
+      createdAt: r.created_at,
+    }));
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The contract between the renderer and main: every request and every event, with runtime schemas.
+ * This is the only place a channel is named. Main's handlers, the preload bridge and the renderer's
+ * client are all typed from these two maps; main validates every payload against them.
+ * Web-safe: imported by the renderer bundle, so nothing here may touch Node.
+ */
+import { z } from 'zod';
+
+// ---------- shared shapes ----------
+
+export const DATASET_FORMATS = ['mbpp', 'humaneval', 'jsonl'] as const;
+export const DatasetFormat = z.enum(DATASET_FORMATS);
+export type DatasetFormat = z.infer<typeof DatasetFormat>;
+
+/** Lower-case name: the ILF splits are prompt, test, refine, train; custom datasets may add more. */
+export const SplitName = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'a split is lower-case letters, digits, _ or -');
+
+export const DatasetSummary = z.object({
+  name: z.string(),
+  format: DatasetFormat,
+  sourcePath: z.string(),
+  taskCount: z.number().int(),
+  splits: z.record(z.string(), z.number().int()),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type DatasetSummary = z.infer<typeof DatasetSummary>;
+
+export const TaskSummary = z.object({
+  dataset: z.string(),
+  taskId: z.string(),
+  split: z.string(),
+  text: z.string(),
+  testCount: z.number().int(),
+});
+export type TaskSummary = z.infer<typeof TaskSummary>;
+
+export const TaskDetail = TaskSummary.extend({
+  codePrefix: z.string().nullable(),
+  entryPoint: z.string().nullable(),
+  exampleTest: z.string().nullable(),
+  tests: z.array(z.string()),
+  setupCode: z.string(),
+  challengeTests: z.array(z.string()),
+  referenceSolution: z.string().nullable(),
+  prompt: z.string(),
+});
+export type TaskDetail = z.infer<typeof TaskDetail>;
+
+export const ImportReport = z.object({
+  dataset: z.string(),
+  format: DatasetFormat,
+  linesRead: z.number().int(),
+  added: z.number().int(),
+  updated: z.number().int(),
+  unchanged: z.number().int(),
+  /** In the database but no longer in the file: kept, since samples may refer to them. */
+  notInFile: z.number().int(),
+  splits: z.record(z.string(), z.number().int()),
+});
+export type ImportReport = z.infer<typeof ImportReport>;
+
+export const ERROR_KINDS = [
+  'syntax_error', 'runtime_error', 'assertion_failure', 'timeout', 'memory_limit', 'output_limit', 'sandbox_error',
+] as const;
+/** Why a program did not pass. `sandbox_error` is the infrastructure's fault, never the program's. */
+export const ErrorKind = z.enum(ERROR_KINDS);
+export type ErrorKind = z.infer<typeof ErrorKind>;
+
+export const TestOutcome = z.enum(['passed', 'assertion_failed', 'error', 'timeout', 'not_run']);
+export type TestOutcome = z.infer<typeof TestOutcome>;
+
+/** One test of one execution; expected/actual are Python reprs (capped) for `assert a == b` tests. */
+export const TestResult = z.object({
+  index: z.number().int().min(0),
+  outcome: TestOutcome,
+  expected: z.string().nullable().optional(),
+  actual: z.string().nullable().optional(),
+  message: z.string().nullable().optional(),
+});
+export type TestResult = z.infer<typeof TestResult>;
+
+export const FailureItem = z.object({
+  sampleId: z.number().int(),
+  runId: z.number().int(),
+  dataset: z.string(),
+  taskId: z.string(),
+  split: z.string(),
+  sampleIndex: z.number().int(),
+  errorKind: ErrorKind.nullable(),
+  testsPassed: z.number().int(),
+  testsTotal: z.number().int(),
+  feedbackCount: z.number().int(),
+  createdAt: z.string(),
+});
+export type FailureItem = z.infer<typeof FailureItem>;
+
+export const AppInfo = z.object({
+  version: z.string(),
+  dataDir: z.string(),
+  databaseFile: z.string(),
+  schemaVersion: z.number().int(),
+});
+export type AppInfo = z.infer<typeof AppInfo>;
+
+/** Errors cross the bridge as data, never as thrown strings. */
+export const WireError = z.object({
+  code: z.string(),
+  message: z.string(),
+  hint: z.string().optional(),
+  details: z.array(z.string()).optional(),
+});
+export type WireError = z.infer<typeof WireError>;
+
+export type Envelope<T> = { ok: true; value: T } | { ok: false; error: WireError };
+
+// ---------- requests: renderer → main, one answer each ----------
+
+const TaskQuery = z.object({
+  dataset: z.string().optional(),
+  split: SplitName.optional(),
+  search: z.string().max(200).optional(),
+  offset: z.number().int().min(0).default(0),
+  limit: z.number().int().min(1).max(1000).default(100),
+});
+
+export const requests = {
+  'app.info': { input: z.undefined(), output: AppInfo },
+  'datasets.list': { input: z.undefined(), output: z.array(DatasetSummary) },
+  'datasets.import': {
+    input: z.object({
+      file: z.string().min(1),
+      format: DatasetFormat,
+      name: z.string().min(1).max(100).optional(),
+      defaultSplit: SplitName.optional(),
+    }),
+    output: ImportReport,
+  },
+  'tasks.list': {
+    input: TaskQuery,
+    output: z.object({ total: z.number().int(), tasks: z.array(TaskSummary) }),
+  },
+  'tasks.get': {
+    input: z.object({ dataset: z.string(), taskId: z.string() }),
+    output: TaskDetail,
+  },
+} as const satisfies Record<string, { input: z.ZodType; output: z.ZodType }>;
+
+// ---------- events: main → renderer, pushed ----------
+
+export const events = {
+  'import.progress': z.object({
+    file: z.string(),
+    linesRead: z.number().int(),
+    bytesRead: z.number().int(),
+    totalBytes: z.number().int(),
+  }),
+} as const satisfies Record<string, z.ZodType>;
+
+// ---------- derived types ----------
+
+export type RequestName = keyof typeof requests;
+export type EventName = keyof typeof events;
+/** What the caller passes (defaults may be omitted). */
+export type RequestInput<K extends RequestName> = z.input<(typeof requests)[K]['input']>;
+/** What a handler receives, after validation filled the defaults. */
+export type RequestPayload<K extends RequestName> = z.output<(typeof requests)[K]['input']>;
+export type RequestResult<K extends RequestName> = z.output<(typeof requests)[K]['output']>;
+export type EventPayload<K extends EventName> = z.output<(typeof events)[K]>;
+
+export const REQUEST_NAMES = Object.keys(requests) as RequestName[];
+export const EVENT_NAMES = Object.keys(events) as EventName[];
+
+export const requestChannel = (name: RequestName): string => `ilf:request:${name}`;
+export const eventChannel = (name: EventName): string => `ilf:event:${name}`;
+
+export type RequestInputArgs<K extends RequestName> = undefined extends RequestInput<K>
+  ? [input?: RequestInput<K>]
+  : [input: RequestInput<K>];
+
+/**
+ * What the preload exposes on `window.ilf` (and the server transport recreates in a browser):
+ * one named function per request, one subscription per event that returns its unsubscribe.
+ */
+export interface BridgeApi {
+  readonly requests: { readonly [K in RequestName]: (...input: RequestInputArgs<K>) => Promise<Envelope<RequestResult<K>>> };
+  readonly events: { readonly [K in EventName]: (listener: (payload: EventPayload<K>) => void) => () => void };
+}
