@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { useStore, type StoreApi } from 'zustand';
-import { selectIsEmpty, selectSplitNames, selectTotalTasks, type CatalogState } from './state/catalog';
+import { selectIsEmpty, selectSplitNames, selectTotalTasks, type CatalogState } from './state/catalog.js';
 
 export function App({ catalog }: { catalog: StoreApi<CatalogState> }) {
   const state = useStore(catalog);

@@ -1,8 +1,8 @@
 import { createRoot } from 'react-dom/client';
-import type { BridgeApi } from '../../preload/contract';
-import { createClient } from './api/client';
-import { createCatalogStore } from './state/catalog';
-import { App } from './App';
+import type { BridgeApi } from '../../preload/contract.js';
+import { createClient } from './api/client.js';
+import { createCatalogStore } from './state/catalog.js';
+import { App } from './App.js';
 import './styles.css';
 
 declare global {

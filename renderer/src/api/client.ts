@@ -7,7 +7,7 @@ import type {
   RequestName,
   RequestResult,
   WireError,
-} from '../../../preload/contract';
+} from '../../../preload/contract.js';
 
 /** A failed request, with the message and hint main wrote for a person. */
 export class ApiError extends Error {

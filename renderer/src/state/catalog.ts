@@ -1,7 +1,7 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import type { DatasetSummary, TaskSummary } from '../../../preload/contract';
-import type { ApiClient } from '../api/client';
-import { ApiError } from '../api/client';
+import type { DatasetSummary, TaskSummary } from '../../../preload/contract.js';
+import type { ApiClient } from '../api/client.js';
+import { ApiError } from '../api/client.js';
 
 /** The Tasks screen's slice: a mirror of what main holds, refreshed on demand. */
 export interface CatalogState {
