@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'EMPTY_FILE'
   | 'DB_FROM_FUTURE'
   | 'DB_OPEN_FAILED'
+  | 'SANDBOX_UNAVAILABLE'
   | 'INTERNAL';
 
 export class AppError extends Error {

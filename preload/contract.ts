@@ -80,6 +80,27 @@ export const TestResult = z.object({
 });
 export type TestResult = z.infer<typeof TestResult>;
 
+export const SANDBOX_BACKENDS = ['bwrap', 'docker'] as const;
+export const SandboxBackendName = z.enum(SANDBOX_BACKENDS);
+export type SandboxBackendName = z.infer<typeof SandboxBackendName>;
+
+/** What running one program against its tests gives: from the sandbox, into the store, to the screens. */
+export const ExecutionResult = z.object({
+  status: z.enum(['passed', 'failed', 'sandbox_error']),
+  errorKind: ErrorKind.nullable(),
+  testResults: z.array(TestResult),
+  exceptionType: z.string().nullable().optional(),
+  exceptionMessage: z.string().nullable().optional(),
+  /** Trimmed to the program's, the setup code's and the tests' own frames. */
+  traceback: z.string().nullable().optional(),
+  stdout: z.string(),
+  stderr: z.string(),
+  outputTruncated: z.boolean(),
+  durationMs: z.number(),
+  backend: z.string(),
+});
+export type ExecutionResult = z.infer<typeof ExecutionResult>;
+
 export const FailureItem = z.object({
   sampleId: z.number().int(),
   runId: z.number().int(),

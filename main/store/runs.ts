@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
-import type { ErrorKind, FailureItem, TestResult } from '../../preload/contract.js';
+import type { ErrorKind, ExecutionResult, FailureItem } from '../../preload/contract.js';
 
 /** Models, sampling runs, samples and their executions: the first half of the lineage. */
 
@@ -47,19 +47,7 @@ export interface NewSample {
 }
 
 /** What a sandbox reports for one program; written as one executions row. */
-export interface ExecutionRecord {
-  status: 'passed' | 'failed' | 'sandbox_error';
-  errorKind: ErrorKind | null;
-  testResults: readonly TestResult[];
-  exceptionType?: string | null;
-  exceptionMessage?: string | null;
-  traceback?: string | null;
-  stdout: string;
-  stderr: string;
-  outputTruncated: boolean;
-  durationMs: number;
-  backend: string;
-}
+export type ExecutionRecord = ExecutionResult;
 
 export interface FailureQuery {
   runId?: number | undefined;

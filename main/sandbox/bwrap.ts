@@ -1,0 +1,144 @@
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { AppError } from '../errors.js';
+import { lineHandle } from './line-handle.js';
+import type { SandboxBackend, SandboxLimits, WorkerHandle } from './types.js';
+
+const run = promisify(execFile);
+
+/** Host uids for workers when we are root: one per worker, so RLIMIT_NPROC counts only that worker. */
+const ROOT_WORKER_UID_BASE = 61_000;
+
+export const DEFAULT_SANDBOX_PYTHON = '/usr/bin/python3';
+
+interface PythonRuntime {
+  /** The interpreter's real file, bound at /usr/bin/python3 inside. */
+  executable: string;
+  stdlib: string;
+  /** Shared objects the interpreter and its extension modules load. */
+  libraries: string[];
+}
+
+async function which(binary: string): Promise<string | undefined> {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(path.delimiter)) {
+    const candidate = path.join(dir, binary);
+    try {
+      await fs.promises.access(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // keep looking
+    }
+  }
+  return undefined;
+}
+
+/** Finds what a Python needs to run: its stdlib and the shared objects it links, found with ldd. */
+async function inspectPython(python: string): Promise<PythonRuntime> {
+  const executable = await fs.promises.realpath(python).catch(() => {
+    throw new AppError('SANDBOX_UNAVAILABLE', `${python} does not exist`, 'install python3 (apt-get install python3) or set ILF_SANDBOX_PYTHON');
+  });
+  // Trusted code of ours, run on the host: where the standard library is.
+  const { stdout } = await run(executable, ['-I', '-S', '-c', 'import json, sysconfig; print(json.dumps(sysconfig.get_paths()["stdlib"]))']);
+  const stdlib = JSON.parse(stdout) as string;
+  const dynload = path.join(stdlib, 'lib-dynload');
+  const modules = (await fs.promises.readdir(dynload).catch(() => [])).filter((f) => f.endsWith('.so')).map((f) => path.join(dynload, f));
+  const { stdout: lddOut } = await run('ldd', [executable, ...modules], { maxBuffer: 8 << 20 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+  const libraries = new Set<string>();
+  for (const line of lddOut.split('\n')) {
+    const match = /=>\s+(\/\S+)/.exec(line) ?? /^\s+(\/\S+)\s+\(0x/.exec(line);
+    if (match?.[1]) libraries.add(match[1]);
+  }
+  return { executable, stdlib, libraries: [...libraries].sort() };
+}
+
+/** As root, worker i runs as its own unprivileged host uid; otherwise as ourselves. */
+function workerIds(index: number): { uid?: number; gid?: number } {
+  if (process.getuid?.() !== 0) return {};
+  return { uid: ROOT_WORKER_UID_BASE + index, gid: ROOT_WORKER_UID_BASE + index };
+}
+
+function countProcessesOf(uid: number): number {
+  let n = 0;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.statSync(`/proc/${entry}`).uid === uid) n += 1;
+    } catch {
+      // gone
+    }
+  }
+  return n;
+}
+
+/**
+ * bubblewrap: every namespace unshared (network included), only the Python runtime bound read-only,
+ * tmpfs work and tmp dirs, the runner as PID 1 of its own PID namespace, killed with its parent.
+ */
+export class BwrapBackend implements SandboxBackend {
+  readonly name = 'bwrap' as const;
+
+  private constructor(private readonly bwrap: string, private readonly runtime: PythonRuntime) {}
+
+  static async detect(python = process.env.ILF_SANDBOX_PYTHON ?? DEFAULT_SANDBOX_PYTHON): Promise<BwrapBackend> {
+    if (process.platform !== 'linux') {
+      throw new AppError('SANDBOX_UNAVAILABLE', `bubblewrap runs on Linux only (this is ${process.platform})`, 'use the Docker backend: --backend docker');
+    }
+    const bwrap = await which('bwrap');
+    if (!bwrap) throw new AppError('SANDBOX_UNAVAILABLE', 'bubblewrap (bwrap) is not installed', 'install it: sudo apt-get install bubblewrap (or use --backend docker)');
+    const backend = new BwrapBackend(bwrap, await inspectPython(python));
+    // Namespaces may be forbidden (a container without user namespaces, a restrictive sysctl): find out now.
+    try {
+      await run(bwrap, [...backend.args(), '/usr/bin/python3', '-I', '-S', '-c', 'print(1)'], { timeout: 10_000, env: backend.env(), ...workerIds(0) });
+    } catch (e) {
+      throw new AppError('SANDBOX_UNAVAILABLE', `bubblewrap cannot create its sandbox here: ${((e as { stderr?: string }).stderr ?? (e as Error).message).trim()}`,
+        'allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or use --backend docker');
+    }
+    return backend;
+  }
+
+  private args(): string[] {
+    const binds = this.runtime.libraries.flatMap((lib) => ['--ro-bind', lib, lib]);
+    return [
+      '--unshare-all', '--unshare-user', '--die-with-parent', '--new-session', '--as-pid-1',
+      '--uid', '65534', '--gid', '65534', '--hostname', 'sandbox',
+      '--ro-bind', this.runtime.executable, '/usr/bin/python3',
+      '--ro-bind', this.runtime.stdlib, this.runtime.stdlib,
+      ...binds,
+      '--proc', '/proc', '--dev', '/dev',
+      '--tmpfs', '/work', '--tmpfs', '/tmp',
+      '--remount-ro', '/', // only /work and /tmp stay writable
+      '--chdir', '/work',
+    ];
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    return { PATH: '/usr/bin', LANG: 'C.UTF-8', HOME: '/work', PYTHONDONTWRITEBYTECODE: '1', ILF_WORK_ROOT: '/work' };
+  }
+
+  startWorker(index: number, runnerSource: string, _limits: SandboxLimits, tag: string): Promise<WorkerHandle> {
+    const ids = workerIds(index);
+    const uid = ids.uid ?? process.getuid?.();
+    const child = spawn(this.bwrap, [...this.args(), '/usr/bin/python3', '-I', '-S', '-B', '-u', '-c', runnerSource, tag], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: this.env(),
+      ...ids,
+    });
+    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    return Promise.resolve(lineHandle({
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      kill: async () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        await exited;
+      },
+      processBase: uid === undefined ? 0 : countProcessesOf(uid),
+    }));
+  }
+
+  dispose(): Promise<void> {
+    return Promise.resolve();
+  }
+}

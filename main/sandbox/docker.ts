@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { PassThrough, type Duplex } from 'node:stream';
+import Docker from 'dockerode';
+import { AppError } from '../errors.js';
+import { lineHandle } from './line-handle.js';
+import type { SandboxBackend, SandboxLimits, WorkerHandle } from './types.js';
+
+export const DEFAULT_SANDBOX_IMAGE = 'ilf-sandbox-python:bookworm';
+export const LABEL_APP = 'org.ilfstudio.app';
+export const LABEL_SESSION = 'org.ilfstudio.session';
+const APP = 'ilf-studio';
+
+/** Room for the runner itself above the per-program address-space limit. */
+const RUNNER_MEMORY_MB = 256;
+
+const IMAGE_HINT = 'build it offline with `sudo bash .ci/setup-docker` (debootstrap + docker import); where a registry is reachable, ' +
+  '`docker pull python:3.11-slim` and set ILF_SANDBOX_IMAGE=python:3.11-slim; or load a saved image with `docker load -i FILE.tar`';
+
+function statusCode(e: unknown): number | undefined {
+  const code = (e as { statusCode?: unknown }).statusCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/**
+ * Docker: long-lived worker containers, each running the runner as PID 1 and fed jobs over its
+ * attached stdin. No network, read-only root, tmpfs work dir, nobody user, no capabilities,
+ * no-new-privileges, pids/memory/CPU limits. Every container is labelled with the app and this
+ * session; leftovers of earlier sessions are removed when a backend connects.
+ */
+export class DockerBackend implements SandboxBackend {
+  readonly name = 'docker' as const;
+  readonly sessionId = randomUUID();
+  private readonly containers = new Map<string, Docker.Container>();
+
+  private constructor(private readonly docker: Docker, readonly image: string) {}
+
+  static async connect(options: { image?: string; docker?: Docker } = {}): Promise<DockerBackend> {
+    const docker = options.docker ?? new Docker();
+    const image = options.image ?? process.env.ILF_SANDBOX_IMAGE ?? DEFAULT_SANDBOX_IMAGE;
+    try {
+      await docker.ping();
+    } catch (e) {
+      const where = process.env.DOCKER_HOST ?? (process.platform === 'win32' ? '//./pipe/docker_engine' : '/var/run/docker.sock');
+      throw new AppError('SANDBOX_UNAVAILABLE', `cannot reach the Docker daemon at ${where} (${(e as Error).message})`,
+        'start Docker (`sudo systemctl start docker`, or Docker Desktop), or use --backend bwrap');
+    }
+    try {
+      await docker.getImage(image).inspect();
+    } catch (e) {
+      if (statusCode(e) === 404) throw new AppError('SANDBOX_UNAVAILABLE', `the sandbox image ${image} is not in Docker`, IMAGE_HINT);
+      throw e;
+    }
+    const backend = new DockerBackend(docker, image);
+    await backend.reapLeftovers();
+    return backend;
+  }
+
+  /** Removes containers that earlier sessions of the app left behind (a crash, a kill -9). */
+  async reapLeftovers(): Promise<number> {
+    const found = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_APP}=${APP}`] } });
+    const stale = found.filter((c) => c.Labels[LABEL_SESSION] !== this.sessionId);
+    await Promise.all(stale.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    return stale.length;
+  }
+
+  async startWorker(index: number, runnerSource: string, limits: SandboxLimits, tag: string): Promise<WorkerHandle> {
+    const memory = (limits.memoryMb + RUNNER_MEMORY_MB) * 1024 * 1024;
+    const container = await this.docker.createContainer({
+      Image: this.image,
+      name: `ilf-sandbox-${this.sessionId.slice(0, 8)}-${index}-${Date.now().toString(36)}`,
+      // No WorkingDir: Docker 20.10 re-creates it 0755 over the tmpfs, and nobody could write there.
+      Cmd: ['/usr/bin/python3', '-I', '-S', '-B', '-u', '-c', runnerSource, tag],
+      User: '65534:65534',
+      Env: ['PATH=/usr/bin:/bin', 'LANG=C.UTF-8', 'HOME=/work', 'PYTHONDONTWRITEBYTECODE=1', 'ILF_WORK_ROOT=/work'],
+      Labels: { [LABEL_APP]: APP, [LABEL_SESSION]: this.sessionId },
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      OpenStdin: true,
+      StdinOnce: false,
+      Tty: false,
+      NetworkDisabled: true,
+      HostConfig: {
+        NetworkMode: 'none',
+        ReadonlyRootfs: true,
+        Tmpfs: { '/work': 'rw,nosuid,nodev,size=128m,mode=1777', '/tmp': 'rw,nosuid,nodev,size=16m,mode=1777' },
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        PidsLimit: limits.processes + 4,
+        Memory: memory,
+        MemorySwap: memory,
+        NanoCpus: 1_000_000_000,
+        Init: false, // the runner must be PID 1: it reaps and kills everything a program leaves
+        AutoRemove: false,
+      },
+    });
+    this.containers.set(container.id, container);
+    const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    container.modem.demuxStream(stream, stdout, stderr);
+    stream.on('end', () => {
+      stdout.end();
+      stderr.end();
+    });
+    stream.on('error', () => {
+      stdout.end();
+      stderr.end();
+    });
+    await container.start();
+    return lineHandle({
+      stdin: stream,
+      stdout,
+      stderr,
+      kill: async () => {
+        this.containers.delete(container.id);
+        stream.destroy();
+        await container.remove({ force: true }).catch(() => undefined);
+      },
+      processBase: null, // the container's pids cgroup caps processes
+    });
+  }
+
+  async dispose(): Promise<void> {
+    const all = [...this.containers.values()];
+    this.containers.clear();
+    await Promise.all(all.map((c) => c.remove({ force: true }).catch(() => undefined)));
+  }
+}

@@ -1,0 +1,28 @@
+import type { SandboxBackendName } from '../../preload/contract.js';
+import { AppError } from '../errors.js';
+import { BwrapBackend } from './bwrap.js';
+import type { SandboxBackend } from './types.js';
+
+export type BackendChoice = SandboxBackendName | 'auto';
+
+/**
+ * Opens the chosen backend, or for 'auto' the first that works here: bubblewrap on Linux, else
+ * Docker. Never falls back to running unsandboxed: if nothing works, says what to install.
+ */
+export async function openBackend(choice: BackendChoice = 'auto'): Promise<SandboxBackend> {
+  if (choice === 'bwrap') return BwrapBackend.detect();
+  if (choice === 'docker') {
+    const { DockerBackend } = await import('./docker.js');
+    return DockerBackend.connect();
+  }
+  const reasons: string[] = [];
+  for (const name of ['bwrap', 'docker'] as const) {
+    try {
+      return await openBackend(name);
+    } catch (e) {
+      reasons.push(`${name}: ${e instanceof AppError ? e.message : String(e)}`);
+    }
+  }
+  throw new AppError('SANDBOX_UNAVAILABLE', `no sandbox can run programs here (${reasons.join('; ')})`,
+    process.platform === 'linux' ? 'install bubblewrap (sudo apt-get install bubblewrap) or Docker' : 'install Docker Desktop and start it');
+}
