@@ -13,6 +13,8 @@ import { describeError } from '../errors.js';
 import { dispatch, type Emit, type Handlers } from '../services/dispatch.js';
 import { createHandlers } from '../services/handlers.js';
 import { Store } from '../store/store.js';
+import { execGold } from '../sandbox/gold.js';
+import type { BackendChoice } from '../sandbox/select.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -20,6 +22,8 @@ export interface CliIo {
   /** Progress goes to a terminal as a redrawn line, elsewhere as occasional plain lines. */
   isTty: boolean;
   env: NodeJS.ProcessEnv;
+  /** Ctrl-C: long commands stop and clean up (containers, workers). */
+  signal?: AbortSignal;
 }
 
 const USAGE = `ilf — ILF Studio from a terminal (same store and services as the app)
@@ -35,6 +39,8 @@ Commands:
   task DATASET TASK_ID [--json]
                       show one task with the prompt a model sees
   info [--json]       version, data folder and database
+  exec-gold --dataset NAME [--backend auto|bwrap|docker] [--json]
+                      run every gold program of a dataset through the sandbox
 
 Options:
   --data-dir DIR      where the database lives (env ILF_DATA_DIR; default: the app's user data folder)
@@ -58,23 +64,25 @@ function makeCaller(handlers: Handlers) {
   };
 }
 
-function progressPrinter(io: CliIo): { emit: Emit; done: () => void } {
-  let lastPlain = Date.now(); // short imports print no progress at all
+/** Progress on stderr: a redrawn line on a terminal, a plain line every few seconds elsewhere. */
+function progressPrinter(io: CliIo): { show: (text: string) => void; emit: Emit; done: () => void } {
+  let lastPlain = Date.now(); // short commands print no progress at all
   let drew = false;
-  const emit: Emit = (name, payload) => {
-    if (name !== 'import.progress') return;
-    const p = payload as { linesRead: number; bytesRead: number; totalBytes: number };
-    const pct = p.totalBytes > 0 ? Math.floor((100 * p.bytesRead) / p.totalBytes) : 100;
-    const line = `reading: ${p.linesRead} lines, ${pct}%`;
+  const show = (text: string): void => {
     if (io.isTty) {
-      io.stderr(`\r${line}`);
+      io.stderr(`\r\x1b[K${text}`);
       drew = true;
     } else if (Date.now() - lastPlain > 2000) {
       lastPlain = Date.now();
-      io.stderr(`${line}\n`);
+      io.stderr(`${text}\n`);
     }
   };
-  return { emit, done: () => { if (drew) io.stderr('\r\x1b[K'); } };
+  const emit: Emit = (name, payload) => {
+    if (name !== 'import.progress') return;
+    const p = payload as { linesRead: number; bytesRead: number; totalBytes: number };
+    show(`reading: ${p.linesRead} lines, ${p.totalBytes > 0 ? Math.floor((100 * p.bytesRead) / p.totalBytes) : 100}%`);
+  };
+  return { show, emit, done: () => { if (drew) io.stderr('\r\x1b[K'); } };
 }
 
 function table(rows: string[][]): string {
@@ -85,6 +93,10 @@ function table(rows: string[][]): string {
 function oneLine(text: string, max: number): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}
+
+function isBackendChoice(value: string): value is BackendChoice {
+  return value === 'auto' || value === 'bwrap' || value === 'docker';
 }
 
 function isFormat(value: string): value is DatasetFormat {
@@ -106,6 +118,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         split: { type: 'string' },
         dataset: { type: 'string' },
         search: { type: 'string' },
+        backend: { type: 'string', default: 'auto' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -184,6 +197,25 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         io.stdout(values.json ? `${JSON.stringify(info, null, 2)}\n`
           : `ILF Studio ${info.version}\ndata folder: ${info.dataDir}\ndatabase:    ${info.databaseFile} (schema v${info.schemaVersion})\n`);
         return 0;
+      }
+      case 'exec-gold': {
+        const dataset = values.dataset;
+        if (dataset === undefined) throw new UsageError('exec-gold needs --dataset NAME');
+        const backend = values.backend;
+        if (!isBackendChoice(backend)) throw new UsageError(`unknown --backend ${backend}; use auto, bwrap or docker`);
+        const report = await execGold(store, dataset, backend, {
+          signal: io.signal,
+          onProgress: (done, total) => progress.show(`running gold programs: ${done}/${total}`),
+        });
+        progress.done();
+        if (values.json) {
+          io.stdout(`${JSON.stringify({ backend: report.backend, total: report.total, passed: report.passed, failed: report.failed, seconds: Number(report.seconds.toFixed(3)) })}\n`);
+        } else {
+          io.stdout(`${report.backend}: ${report.passed}/${report.total} gold programs passed in ${report.seconds.toFixed(2)} s` +
+            `${report.failed.length ? `\nfailed: ${report.failed.join(', ')}` : ''}` +
+            `${report.sandboxErrors.length ? `\nsandbox errors (not the programs' fault): ${report.sandboxErrors.join(', ')}` : ''}\n`);
+        }
+        return report.failed.length === 0 ? 0 : 1;
       }
       default:
         throw new UsageError(`unknown command "${command}"`);

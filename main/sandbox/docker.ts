@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import os from 'node:os';
 import { PassThrough, type Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import { AppError } from '../errors.js';
@@ -8,6 +9,8 @@ import type { SandboxBackend, SandboxLimits, WorkerHandle } from './types.js';
 export const DEFAULT_SANDBOX_IMAGE = 'ilf-sandbox-python:bookworm';
 export const LABEL_APP = 'org.ilfstudio.app';
 export const LABEL_SESSION = 'org.ilfstudio.session';
+export const LABEL_PID = 'org.ilfstudio.pid';
+export const LABEL_HOST = 'org.ilfstudio.host';
 const APP = 'ilf-studio';
 
 /** Room for the runner itself above the per-program address-space limit. */
@@ -15,6 +18,18 @@ const RUNNER_MEMORY_MB = 256;
 
 const IMAGE_HINT = 'build it offline with `sudo bash .ci/setup-docker` (debootstrap + docker import); where a registry is reachable, ' +
   '`docker pull python:3.11-slim` and set ILF_SANDBOX_IMAGE=python:3.11-slim; or load a saved image with `docker load -i FILE.tar`';
+
+function ownerGone(labels: Record<string, string>): boolean {
+  if (labels[LABEL_HOST] !== os.hostname()) return false; // another machine's session: not ours to judge
+  const pid = Number(labels[LABEL_PID]);
+  if (!Number.isInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
 
 function statusCode(e: unknown): number | undefined {
   const code = (e as { statusCode?: unknown }).statusCode;
@@ -55,10 +70,14 @@ export class DockerBackend implements SandboxBackend {
     return backend;
   }
 
-  /** Removes containers that earlier sessions of the app left behind (a crash, a kill -9). */
+  /**
+   * Removes containers that earlier sessions of the app left behind (a crash, a kill -9): those
+   * whose process on this host is gone, and any that have stopped. Another live session's
+   * containers (the app and the CLI at once) are left alone.
+   */
   async reapLeftovers(): Promise<number> {
     const found = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_APP}=${APP}`] } });
-    const stale = found.filter((c) => c.Labels[LABEL_SESSION] !== this.sessionId);
+    const stale = found.filter((c) => c.Labels[LABEL_SESSION] !== this.sessionId && (c.State !== 'running' || ownerGone(c.Labels)));
     await Promise.all(stale.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
     return stale.length;
   }
@@ -72,7 +91,7 @@ export class DockerBackend implements SandboxBackend {
       Cmd: ['/usr/bin/python3', '-I', '-S', '-B', '-u', '-c', runnerSource, tag],
       User: '65534:65534',
       Env: ['PATH=/usr/bin:/bin', 'LANG=C.UTF-8', 'HOME=/work', 'PYTHONDONTWRITEBYTECODE=1', 'ILF_WORK_ROOT=/work'],
-      Labels: { [LABEL_APP]: APP, [LABEL_SESSION]: this.sessionId },
+      Labels: { [LABEL_APP]: APP, [LABEL_SESSION]: this.sessionId, [LABEL_PID]: String(process.pid), [LABEL_HOST]: os.hostname() },
       AttachStdin: true,
       AttachStdout: true,
       AttachStderr: true,
@@ -98,7 +117,8 @@ export class DockerBackend implements SandboxBackend {
     const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as Duplex;
     const stdout = new PassThrough();
     const stderr = new PassThrough();
-    container.modem.demuxStream(stream, stdout, stderr);
+    // dockerode leaves its modem untyped; this is the one method we use.
+    (this.docker.modem as { demuxStream(s: Duplex, out: PassThrough, err: PassThrough): void }).demuxStream(stream, stdout, stderr);
     stream.on('end', () => {
       stdout.end();
       stderr.end();

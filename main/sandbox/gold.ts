@@ -1,4 +1,9 @@
-import type { ExecutionRequest } from './types.js';
+import { performance } from 'node:perf_hooks';
+import { AppError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { SandboxPool } from './pool.js';
+import { openBackend, type BackendChoice } from './select.js';
+import type { ExecutionRequest, SandboxBackendName } from './types.js';
 
 /** A task's known-good program with the tests that judge it. */
 export interface GoldTask {
@@ -14,4 +19,49 @@ export function goldRequests(tasks: readonly GoldTask[]): { taskId: string; requ
     taskId: t.taskId,
     request: { program: t.referenceSolution ?? '', tests: t.tests, setupCode: t.setupCode },
   }));
+}
+
+export interface GoldReport {
+  backend: SandboxBackendName;
+  total: number;
+  passed: number;
+  /** Task ids whose gold program did not pass. */
+  failed: string[];
+  /** Of those, the ones the sandbox itself failed on (not the program's fault). */
+  sandboxErrors: string[];
+  seconds: number;
+}
+
+/**
+ * Runs every gold program of a dataset through the sandbox: a check that the sandbox, the task
+ * import and the test harness agree (MBPP 974/974, HumanEval 164/164).
+ */
+export async function execGold(store: Store, dataset: string, backend: BackendChoice, options: {
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+} = {}): Promise<GoldReport> {
+  const tasks = store.catalog.goldTasks(dataset);
+  if (tasks.length === 0) {
+    throw new AppError('NOT_FOUND', `dataset "${dataset}" has no tasks here`, 'import it first, e.g. `ilf import mbpp.jsonl --format mbpp`');
+  }
+  const gold = goldRequests(tasks);
+  const pool = await SandboxPool.create(await openBackend(backend));
+  try {
+    const started = performance.now();
+    const failed: string[] = [];
+    const sandboxErrors: string[] = [];
+    let done = 0;
+    for await (const { index, result } of pool.runMany(gold.map((g) => g.request), { signal: options.signal })) {
+      done += 1;
+      options.onProgress?.(done, gold.length);
+      const id = gold[index]?.taskId ?? String(index);
+      if (result.status !== 'passed') failed.push(id);
+      if (result.status === 'sandbox_error') sandboxErrors.push(id);
+    }
+    const order = new Map(gold.map((g, i) => [g.taskId, i]));
+    failed.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
+    return { backend: pool.backend.name, total: gold.length, passed: gold.length - failed.length, failed, sandboxErrors, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    await pool.dispose();
+  }
 }

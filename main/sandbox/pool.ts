@@ -86,7 +86,7 @@ class Worker {
       this.finish(sandboxError(this.backend, `the sandbox answered out of protocol: ${line.slice(0, 200)}`, this.pending.tests));
       return;
     }
-    const { id: _id, ...result } = parsed.data;
+    const { id: _ignored, ...result } = parsed.data;
     this.finish({ ...result, backend: this.backend });
   }
 
@@ -260,7 +260,7 @@ export class SandboxPool implements AsyncDisposable {
     if (this.disposed) return;
     this.disposed = true;
     for (const job of this.queue.splice(0)) job.reject(new Error('the sandbox pool was disposed'));
-    await Promise.all(this.workers.map((w) => w?.kill()));
+    await Promise.all(this.workers.filter((w) => w !== undefined).map((w) => w.kill()));
     await this.backend.dispose();
   }
 

@@ -3,6 +3,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { DatasetFormat, DatasetSummary, TaskDetail, TaskSummary } from '../../preload/contract.js';
 import { completionPrompt } from '../datasets/prompt.js';
 import type { TaskRecord } from '../datasets/task-record.js';
+import type { GoldTask } from '../sandbox/gold.js';
 
 /** Datasets and their tasks: what the importers write and every screen lists. */
 
@@ -194,6 +195,17 @@ export class Catalog {
       )
       .all(...params, query.limit, query.offset);
     return { total, tasks: rows.map(toSummary) };
+  }
+
+  /** Every task of a dataset with its known-good program and tests, in file order. */
+  goldTasks(dataset: string): GoldTask[] {
+    return this.db
+      .prepare<[string], { task_key: string; reference_solution: string | null; tests: string; setup_code: string }>(
+        `SELECT t.task_key, t.reference_solution, t.tests, t.setup_code
+         FROM tasks t JOIN datasets d ON d.id = t.dataset_id WHERE d.name = ? ORDER BY t.ordinal`,
+      )
+      .all(dataset)
+      .map((r) => ({ taskId: r.task_key, referenceSolution: r.reference_solution, tests: parseStringArray(r.tests), setupCode: r.setup_code }));
   }
 
   getTask(dataset: string, taskKey: string): TaskDetail | undefined {

@@ -14,7 +14,7 @@ export async function availableBackends(): Promise<{ name: SandboxBackendName; o
       await backend.dispose();
       found.push({ name, open: () => openBackend(name) });
     } catch (e) {
-      if (process.env.CI) throw new Error(`CI must be able to run the ${name} sandbox: ${describeError(e)}`);
+      if (process.env.CI) throw new Error(`CI must be able to run the ${name} sandbox: ${describeError(e)}`, { cause: e });
       console.warn(`sandbox tests: ${name} is not available here, skipped (${describeError(e)})`);
     }
   }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, sharedData, tempDir, writeLines } from '../helpers/fs.js';
+import { availableBackends } from '../helpers/sandbox.js';
 
 const run = promisify(execFile);
 const bin = path.join(repoRoot, 'dist', 'main', 'cli', 'bin.js');
@@ -86,4 +87,21 @@ describe('ilf CLI', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^ilf: .*schema version 999.*newer ILF Studio/);
   });
+});
+
+const backends = await availableBackends();
+
+describe.each(backends)('ilf exec-gold on $name', ({ name }) => {
+  it('runs every MBPP and HumanEval gold program in the sandbox: 974/974 and 164/164', async () => {
+    const dir = tempDir();
+    await ilf(['--data-dir', dir, 'import', sharedData('mbpp.jsonl'), '--format', 'mbpp']);
+    await ilf(['--data-dir', dir, 'import', sharedData('humaneval.jsonl'), '--format', 'humaneval']);
+    for (const [dataset, total] of [['mbpp', 974], ['humaneval', 164]] as const) {
+      const r = await ilf(['--data-dir', dir, 'exec-gold', '--dataset', dataset, '--backend', name, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout) as { backend: string; total: number; passed: number; failed: string[]; seconds: number };
+      expect(report).toMatchObject({ backend: name, total, passed: total, failed: [] });
+      expect(report.seconds).toBeGreaterThan(0);
+    }
+  }, 120_000);
 });
