@@ -1,10 +1,12 @@
 import { useEffect, useState } from 'react';
 import { useStore, type StoreApi } from 'zustand';
+import { useShallow } from 'zustand/react/shallow';
 import { selectIsEmpty, selectSplitNames, selectTotalTasks, type CatalogState } from './state/catalog.js';
 
 export function App({ catalog }: { catalog: StoreApi<CatalogState> }) {
   const state = useStore(catalog);
-  const splits = useStore(catalog, selectSplitNames);
+  // A new array each time: compared shallowly, or React would re-render forever.
+  const splits = useStore(catalog, useShallow(selectSplitNames));
   const totalTasks = useStore(catalog, selectTotalTasks);
   const empty = useStore(catalog, selectIsEmpty);
   const [search, setSearch] = useState('');
