@@ -4,6 +4,7 @@ import type { DatasetFormat, DatasetSummary, TaskDetail, TaskSummary } from '../
 import { completionPrompt } from '../datasets/prompt.js';
 import type { TaskRecord } from '../datasets/task-record.js';
 import type { GoldTask } from '../sandbox/gold.js';
+import { Where } from './where.js';
 
 /** Datasets and their tasks: what the importers write and every screen lists. */
 
@@ -171,23 +172,17 @@ export class Catalog {
   }
 
   listTasks(query: TaskQuery): { total: number; tasks: TaskSummary[] } {
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    if (query.dataset !== undefined) {
-      where.push('d.name = ?');
-      params.push(query.dataset);
-    }
-    if (query.split !== undefined) {
-      where.push('t.split = ?');
-      params.push(query.split);
-    }
+    let match: string | undefined;
     if (query.search !== undefined) {
-      const match = ftsQuery(query.search);
+      match = ftsQuery(query.search);
       if (match === undefined) return { total: 0, tasks: [] };
-      where.push('t.id IN (SELECT rowid FROM task_search WHERE task_search MATCH ?)');
-      params.push(match);
     }
-    const fromSql = `FROM tasks t JOIN datasets d ON d.id = t.dataset_id ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
+    const where = new Where()
+      .when('d.name = ?', query.dataset)
+      .when('t.split = ?', query.split)
+      .when('t.id IN (SELECT rowid FROM task_search WHERE task_search MATCH ?)', match);
+    const { params } = where;
+    const fromSql = `FROM tasks t JOIN datasets d ON d.id = t.dataset_id ${where.sql}`;
     const total = this.db.prepare<unknown[], { n: number }>(`SELECT COUNT(*) AS n ${fromSql}`).get(...params)?.n ?? 0;
     const rows = this.db
       .prepare<unknown[], TaskRow>(

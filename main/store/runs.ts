@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
 import type { ErrorKind, ExecutionResult, FailureItem } from '../../preload/contract.js';
+import { Where } from './where.js';
 
 /** Models, sampling runs, samples and their executions: the first half of the lineage. */
 
@@ -160,25 +161,12 @@ export class Runs {
    * (the ones ILF asks a person about), newest first, keyset-paged.
    */
   failures(q: FailureQuery): FailureItem[] {
-    const where = ['s.passed = 0'];
-    const params: (string | number)[] = [];
-    if (q.runId !== undefined) {
-      where.push('s.run_id = ?');
-      params.push(q.runId);
-    }
-    if (q.dataset !== undefined) {
-      where.push('d.name = ?');
-      params.push(q.dataset);
-    }
-    if (q.split !== undefined) {
-      where.push('t.split = ?');
-      params.push(q.split);
-    }
-    if (q.beforeSampleId !== undefined) {
-      where.push('s.id < ?');
-      params.push(q.beforeSampleId);
-    }
-    const whereSql = where.join(' AND ');
+    const where = new Where('s.passed = 0')
+      .when('s.run_id = ?', q.runId)
+      .when('d.name = ?', q.dataset)
+      .when('t.split = ?', q.split)
+      .when('s.id < ?', q.beforeSampleId);
+    const whereSql = where.sql;
     const rows = this.db
       .prepare<unknown[], {
         sample_id: number; run_id: number; dataset: string; task_key: string; split: string; sample_index: number;
@@ -192,12 +180,12 @@ export class Runs {
          JOIN tasks t ON t.id = s.task_id
          JOIN datasets d ON d.id = t.dataset_id
          JOIN executions e ON e.id = s.verdict_execution_id
-         WHERE ${whereSql}
+         ${whereSql}
            AND NOT EXISTS (SELECT 1 FROM samples p WHERE p.task_id = s.task_id AND p.run_id = s.run_id AND p.passed = 1)
          ORDER BY s.id DESC
          LIMIT ?`,
       )
-      .all(...params, q.limit);
+      .all(...where.params, q.limit);
     return rows.map((r) => ({
       sampleId: r.sample_id,
       runId: r.run_id,
