@@ -1,5 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
+// Test workers are forked from this process and inherit its environment. node-llama-cpp samples
+// the tokens of parallel sequences concurrently on libuv's thread pool, and reading a context's
+// logits from several threads at once is not safe in llama.cpp: one thread per pool makes sampling
+// reproducible (see main/models/runtime.ts). It must be set before a process starts.
+process.env.UV_THREADPOOL_SIZE ??= '1';
+
 export default defineConfig({
   test: {
     include: ['tests/unit/**/*.test.{ts,tsx}', 'tests/integration/**/*.test.ts', 'tests/e2e/**/*.test.ts'],

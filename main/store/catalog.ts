@@ -192,6 +192,18 @@ export class Catalog {
     return { total, tasks: rows.map(toSummary) };
   }
 
+  /** The tasks of a split with what prompting needs, in file order. */
+  tasksForPrompting(dataset: string, split: string | undefined): { id: number; taskKey: string; text: string; exampleTest: string | null; codePrefix: string | null }[] {
+    const where = new Where('d.name = ?').when('t.split = ?', split);
+    const whereSql = where.sql;
+    return this.db
+      .prepare<unknown[], { id: number; task_key: string; text: string; example_test: string | null; code_prefix: string | null }>(
+        `SELECT t.id, t.task_key, t.text, t.example_test, t.code_prefix FROM tasks t JOIN datasets d ON d.id = t.dataset_id ${whereSql} ORDER BY t.ordinal`,
+      )
+      .all(dataset, ...where.params)
+      .map((r) => ({ id: r.id, taskKey: r.task_key, text: r.text, exampleTest: r.example_test, codePrefix: r.code_prefix }));
+  }
+
   /** Every task of a dataset with its known-good program and tests, in file order. */
   goldTasks(dataset: string): GoldTask[] {
     return this.db

@@ -5,19 +5,6 @@ import { Where } from './where.js';
 
 /** Models, sampling runs, samples and their executions: the first half of the lineage. */
 
-export interface NewModel {
-  name: string;
-  path: string;
-  sha256: string;
-  architecture: string;
-  quantization: string;
-  sizeBytes: number;
-  parameterCount?: number | null;
-  contextLength?: number | null;
-  hasChatTemplate: boolean;
-  source?: string | null;
-}
-
 export interface NewSamplingRun {
   kind?: 'model' | 'import';
   purpose: 'ilf' | 'evaluation';
@@ -91,21 +78,6 @@ export class Runs {
     };
   }
 
-  addModel(m: NewModel): number {
-    const existing = this.db.prepare<[string], { id: number }>('SELECT id FROM models WHERE sha256 = ?').get(m.sha256);
-    if (existing) return existing.id;
-    return Number(
-      this.db
-        .prepare(
-          `INSERT INTO models (name, path, sha256, architecture, quantization, size_bytes, parameter_count,
-                               context_length, has_chat_template, source, added_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(m.name, m.path, m.sha256, m.architecture, m.quantization, m.sizeBytes, m.parameterCount ?? null,
-          m.contextLength ?? null, m.hasChatTemplate ? 1 : 0, m.source ?? null, nowIso()).lastInsertRowid,
-    );
-  }
-
   createSamplingRun(r: NewSamplingRun): number {
     return Number(
       this.db
@@ -118,6 +90,38 @@ export class Runs {
           r.temperature, r.topP, r.maxTokens, JSON.stringify(r.stop), r.seed, JSON.stringify(r.params ?? {}),
           nowIso()).lastInsertRowid,
     );
+  }
+
+  samplingRun(id: number): (NewSamplingRun & { id: number; status: string }) | undefined {
+    const r = this.db
+      .prepare<[number], {
+        id: number; kind: 'model' | 'import'; purpose: 'ilf' | 'evaluation'; model_id: number | null; adapter_id: number | null;
+        dataset_id: number; split: string; prompt_format: 'completion' | 'chat'; n: number; temperature: number; top_p: number;
+        max_tokens: number; stop: string; seed: number; params: string; status: string;
+      }>('SELECT * FROM sampling_runs WHERE id = ?')
+      .get(id);
+    if (!r) return undefined;
+    return {
+      id: r.id, kind: r.kind, purpose: r.purpose, modelId: r.model_id, adapterId: r.adapter_id, datasetId: r.dataset_id,
+      split: r.split, promptFormat: r.prompt_format, n: r.n, temperature: r.temperature, topP: r.top_p, maxTokens: r.max_tokens,
+      stop: JSON.parse(r.stop) as string[], seed: r.seed, params: JSON.parse(r.params) as Record<string, unknown>, status: r.status,
+    };
+  }
+
+  setRunStatus(id: number, status: 'running' | 'completed' | 'failed' | 'cancelled' | 'interrupted'): void {
+    const finished = status === 'running' ? null : new Date().toISOString();
+    this.db.prepare('UPDATE sampling_runs SET status = ?, finished_at = ? WHERE id = ?').run(status, finished, id);
+  }
+
+  /** Which sample indices of each task a run already has: what a resume must not redo. */
+  storedSampleIndices(runId: number): Map<number, Set<number>> {
+    const done = new Map<number, Set<number>>();
+    for (const r of this.db.prepare<[number], { task_id: number; sample_index: number }>('SELECT task_id, sample_index FROM samples WHERE run_id = ?').iterate(runId)) {
+      const set = done.get(r.task_id) ?? new Set<number>();
+      set.add(r.sample_index);
+      done.set(r.task_id, set);
+    }
+    return done;
   }
 
   private internPrompt(text: string): number {

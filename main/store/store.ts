@@ -3,6 +3,7 @@ import { openDatabase, withRelaxedSync, type OpenDatabaseOptions } from './datab
 import { Catalog } from './catalog.js';
 import { Runs } from './runs.js';
 import { FeedbackLineage } from './feedback.js';
+import { Models } from './models.js';
 import { schemaVersion } from './migration.js';
 
 /** The app's one store: a SQLite file and the repositories over it. Owned by whoever opened it. */
@@ -10,12 +11,14 @@ export class Store implements Disposable {
   readonly catalog: Catalog;
   readonly runs: Runs;
   readonly lineage: FeedbackLineage;
+  readonly models: Models;
   private closed = false;
 
   private constructor(readonly db: Database, readonly file: string) {
     this.catalog = new Catalog(db);
     this.runs = new Runs(db);
     this.lineage = new FeedbackLineage(db);
+    this.models = new Models(db);
   }
 
   static open(file: string, options: OpenDatabaseOptions = {}): Store {

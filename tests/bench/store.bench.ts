@@ -49,7 +49,7 @@ async function prepare(file: string): Promise<{ store: Store; runId: number; fix
     .map((t) => ({ id: t.id, solution: t.reference_solution, tests: JSON.parse(t.tests) as string[] }));
   const random = rng(7);
   const hopeless = new Set(tasks.filter(() => random() < 0.3).map((t) => t.id));
-  const modelId = store.runs.addModel({
+  const { id: modelId } = store.models.add({
     name: 'bench', path: '/bench.gguf', sha256: 'b'.repeat(64), architecture: 'llama', quantization: 'Q8_0', sizeBytes: 1, hasChatTemplate: false,
   });
   const datasetId = store.catalog.dataset('mbpp')?.id ?? 0;

@@ -21,7 +21,7 @@ export const SANDBOX_ERROR: ExecutionRecord = {
 export function seedRun(store: Store, dataset: string, split: string, n = 3): { modelId: number; runId: number; datasetId: number } {
   const datasetId = store.catalog.dataset(dataset)?.id;
   if (datasetId === undefined) throw new Error(`no dataset ${dataset}`);
-  const modelId = store.runs.addModel({
+  const { id: modelId } = store.models.add({
     name: 'tiny-test', path: '/models/tiny.gguf', sha256: 'f'.repeat(64), architecture: 'llama', quantization: 'F16',
     sizeBytes: 1024, hasChatTemplate: false,
   });

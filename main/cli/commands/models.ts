@@ -1,0 +1,83 @@
+import { detectHardware } from '../../models/hardware.js';
+import { RECOMMENDED_MODELS } from '../../models/recommended.js';
+import { addAdapter, addLocalModel, downloadModel } from '../../models/registry.js';
+import { isTrainable } from '../../models/quantization.js';
+import { formatBytes, json, numberOption, stringOption, table, UsageError, type CommandContext } from '../context.js';
+
+export async function modelsCommand(ctx: CommandContext): Promise<number> {
+  const [sub, arg, extra] = ctx.args;
+  const out = (value: unknown, text: string): void => ctx.io.stdout(json(ctx) ? `${JSON.stringify(value, null, 2)}\n` : text);
+  switch (sub) {
+    case undefined:
+    case 'list': {
+      const store = ctx.store();
+      const models = store.models.list().map((m) => ({ ...m, trainable: isTrainable(m.quantization) }));
+      const adapters = store.models.adapters();
+      if (json(ctx)) out({ models, adapters }, '');
+      else if (models.length === 0) ctx.io.stdout('no models yet: `ilf models add FILE.gguf`, `ilf models download REF` or `ilf models recommended`\n');
+      else {
+        ctx.io.stdout(table([['ID', 'NAME', 'ARCH', 'QUANT', 'PARAMS', 'SIZE', 'CHAT', 'TRAINABLE', 'SHA256'], ...models.map((m) => [
+          String(m.id), m.name, m.architecture, m.quantization, m.parameterCount ? `${(m.parameterCount / 1e6).toFixed(1)}M` : '?',
+          formatBytes(m.sizeBytes), m.hasChatTemplate ? 'yes' : 'no', m.trainable ? 'yes' : 'no', m.sha256.slice(0, 12),
+        ])]));
+        if (adapters.length > 0) {
+          ctx.io.stdout(`\n${table([['ADAPTER', 'NAME', 'BASE MODEL', 'RANK', 'PATH'], ...adapters.map((a) => [
+            String(a.id), a.name, String(a.baseModelId), a.rank === null ? '?' : String(a.rank), a.path,
+          ])])}`);
+        }
+      }
+      return 0;
+    }
+    case 'add': {
+      if (arg === undefined || extra !== undefined) throw new UsageError('models add takes one FILE.gguf');
+      const { model, created } = await addLocalModel(ctx.store(), ctx.runtime(), arg, { name: stringOption(ctx, 'name') });
+      out(model, `${created ? 'added' : 'already registered'}: model ${model.id} ${model.name} (${model.architecture}, ${model.quantization}, ` +
+        `${model.parameterCount ? `${(model.parameterCount / 1e6).toFixed(1)}M params, ` : ''}sha256 ${model.sha256.slice(0, 12)}…)\n`);
+      return 0;
+    }
+    case 'download': {
+      if (arg === undefined || extra !== undefined) throw new UsageError('models download takes one REF (hf:OWNER/REPO/FILE.gguf or a URL)');
+      const expectedSha256 = stringOption(ctx, 'sha256');
+      const { model, created } = await downloadModel(ctx.store(), ctx.runtime(), arg, ctx.dataDir, {
+        ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
+        ...(expectedSha256 ? { expectedSha256 } : {}),
+        onProgress: (p) => ctx.progress.show(`downloading: ${formatBytes(p.bytes)}${p.totalBytes ? ` of ${formatBytes(p.totalBytes)}` : ''}` +
+          ` at ${formatBytes(p.bytesPerSecond)}/s${p.etaSeconds !== null ? `, ${Math.ceil(p.etaSeconds)} s left` : ''}`),
+      });
+      ctx.progress.done();
+      out(model, `${created ? 'downloaded and added' : 'already registered'}: model ${model.id} ${model.name}\n`);
+      return 0;
+    }
+    case 'add-adapter': {
+      if (arg === undefined || extra !== undefined) throw new UsageError('models add-adapter takes one FILE.gguf and --model ID');
+      const modelId = numberOption(ctx.values, 'model', NaN, { integer: true, min: 1 });
+      if (Number.isNaN(modelId)) throw new UsageError('models add-adapter needs --model ID (the base model)');
+      const { adapter, created } = await addAdapter(ctx.store(), arg, modelId, { name: stringOption(ctx, 'name') });
+      out(adapter, `${created ? 'added' : 'already registered'}: adapter ${adapter.id} ${adapter.name} for model ${adapter.baseModelId}\n`);
+      return 0;
+    }
+    case 'recommended': {
+      out(RECOMMENDED_MODELS, table([['NAME', 'SIZE', 'QUANT', 'TRAINABLE', 'LICENCE', 'REF'], ...RECOMMENDED_MODELS.map((m) => [
+        m.name, formatBytes(m.sizeBytes), m.quantization, m.trainable ? 'yes' : 'no (K-quant)', m.licence, m.ref,
+      ])]));
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown models command "${sub}"; use list, add, download, add-adapter or recommended`);
+  }
+}
+
+export async function hardwareCommand(ctx: CommandContext): Promise<number> {
+  const report = await detectHardware(ctx.runtime());
+  if (json(ctx)) ctx.io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    ctx.io.stdout(`backend: ${report.backend}${report.requested !== report.backend ? ` (asked for ${report.requested})` : ''}\n` +
+      `available: ${report.available.join(', ')}\n` +
+      `${report.devices.length ? `devices: ${report.devices.join(', ')}\n` : ''}` +
+      `${report.vram ? `VRAM: ${formatBytes(report.vram.freeBytes)} free of ${formatBytes(report.vram.totalBytes)}\n` : ''}` +
+      `CPU: ${report.cpu.model}, ${report.cpu.physicalCores} physical / ${report.cpu.logicalCores} logical cores; llama.cpp threads: ${report.threads}\n` +
+      `RAM: ${formatBytes(report.ramBytes.free)} free of ${formatBytes(report.ramBytes.total)}\n` +
+      report.warnings.map((w) => `warning: ${w}\n`).join(''));
+  }
+  return 0;
+}

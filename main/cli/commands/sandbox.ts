@@ -1,0 +1,27 @@
+import { execGold } from '../../sandbox/gold.js';
+import type { BackendChoice } from '../../sandbox/select.js';
+import { json, stringOption, UsageError, type CommandContext } from '../context.js';
+
+function isBackendChoice(value: string): value is BackendChoice {
+  return value === 'auto' || value === 'bwrap' || value === 'docker';
+}
+
+export async function execGoldCommand(ctx: CommandContext): Promise<number> {
+  const dataset = stringOption(ctx, 'dataset');
+  if (dataset === undefined) throw new UsageError('exec-gold needs --dataset NAME');
+  const backend = stringOption(ctx, 'backend') ?? 'auto';
+  if (!isBackendChoice(backend)) throw new UsageError(`unknown --backend ${backend}; use auto, bwrap or docker`);
+  const report = await execGold(ctx.store(), dataset, backend, {
+    signal: ctx.io.signal,
+    onProgress: (done, total) => ctx.progress.show(`running gold programs: ${done}/${total}`),
+  });
+  ctx.progress.done();
+  if (json(ctx)) {
+    ctx.io.stdout(`${JSON.stringify({ backend: report.backend, total: report.total, passed: report.passed, failed: report.failed, seconds: Number(report.seconds.toFixed(3)) })}\n`);
+  } else {
+    ctx.io.stdout(`${report.backend}: ${report.passed}/${report.total} gold programs passed in ${report.seconds.toFixed(2)} s` +
+      `${report.failed.length ? `\nfailed: ${report.failed.join(', ')}` : ''}` +
+      `${report.sandboxErrors.length ? `\nsandbox errors (not the programs' fault): ${report.sandboxErrors.join(', ')}` : ''}\n`);
+  }
+  return report.failed.length === 0 ? 0 : 1;
+}

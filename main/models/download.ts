@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { AppError } from '../errors.js';
+
+export interface DownloadProgress {
+  bytes: number;
+  /** From Content-Length / Content-Range; null when the server does not say. */
+  totalBytes: number | null;
+  bytesPerSecond: number;
+  /** Seconds left at the current rate; null when unknown. */
+  etaSeconds: number | null;
+  resumedFrom: number;
+}
+
+export interface DownloadOptions {
+  signal?: AbortSignal | undefined;
+  onProgress?: ((p: DownloadProgress) => void) | undefined;
+  expectedSha256?: string | undefined;
+  expectedSize?: number | undefined;
+  /** For gated repositories; sent only to the reference's own host. */
+  token?: string | undefined;
+  fetchImpl?: typeof fetch;
+}
+
+/** The `.part` file of a download; it is renamed into place only after the size and hash check. */
+export const partFile = (dest: string): string => `${dest}.part`;
+
+/**
+ * Turns what a person types into a URL: `hf:owner/repo/file.gguf`, `hf:owner/repo:file.gguf`,
+ * `hf:owner/repo@revision/file.gguf`, or an http(s) URL as it is.
+ */
+export function resolveModelReference(ref: string): { url: string; fileName: string } {
+  if (/^https?:\/\//i.test(ref)) {
+    const url = new URL(ref);
+    const fileName = decodeURIComponent(url.pathname.split('/').pop() ?? '') || 'model.gguf';
+    return { url: url.href, fileName };
+  }
+  const hf = /^hf:([\w.-]+)\/([\w.-]+)(?:@([\w./-]+?))?(?:[/:](.+\.gguf))$/i.exec(ref.trim());
+  if (hf) {
+    const [, owner, repo, revision, file] = hf;
+    if (owner && repo && file) {
+      const encodedFile = file.split('/').map(encodeURIComponent).join('/');
+      return {
+        url: `https://huggingface.co/${owner}/${repo}/resolve/${encodeURIComponent(revision ?? 'main')}/${encodedFile}`,
+        fileName: path.basename(file),
+      };
+    }
+  }
+  throw new AppError('BAD_INPUT', `"${ref}" is not a model reference`,
+    'use hf:OWNER/REPO/FILE.gguf (optionally hf:OWNER/REPO@REVISION/FILE.gguf) or an https:// URL of a .gguf file');
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(fs.createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+/**
+ * Downloads to `dest` through `dest.part`, resuming a previous partial download with an HTTP
+ * Range request. The finished file is checked (size, and sha256 when known) before it is renamed
+ * into place, so a failed or partial download never looks usable. Cancel keeps the .part for resume.
+ */
+export async function downloadFile(url: string, dest: string, options: DownloadOptions = {}): Promise<{ sha256: string; sizeBytes: number }> {
+  const doFetch = options.fetchImpl ?? fetch;
+  const part = partFile(dest);
+  await fs.promises.mkdir(path.dirname(dest), { recursive: true });
+  let have = await fs.promises.stat(part).then((s) => s.size, () => 0);
+
+  const headers: Record<string, string> = { 'user-agent': 'ilf-studio' };
+  if (have > 0) headers.range = `bytes=${have}-`;
+  if (options.token && new URL(url).hostname === 'huggingface.co') headers.authorization = `Bearer ${options.token}`;
+  let response: Response;
+  try {
+    response = await doFetch(url, { headers, signal: options.signal ?? null, redirect: 'follow' });
+  } catch (e) {
+    if ((e as Error).name === 'AbortError') throw e;
+    throw new AppError('NOT_FOUND', `cannot reach ${new URL(url).host}: ${(e as Error).message}`,
+      'check the network, or copy the .gguf file here and add it with `ilf models add PATH`');
+  }
+  if (response.status === 416 && have > 0) {
+    // The .part already holds everything (or is bigger than the file): start over cleanly.
+    await response.body?.cancel();
+    await fs.promises.rm(part, { force: true });
+    return downloadFile(url, dest, options);
+  }
+  if (!response.ok || !response.body) {
+    await response.body?.cancel();
+    const hint = response.status === 401 || response.status === 403
+      ? 'the repository may be gated: accept its licence on the website and set HF_TOKEN'
+      : 'check the reference';
+    throw new AppError('NOT_FOUND', `download of ${url} failed: HTTP ${response.status} ${response.statusText}`, hint);
+  }
+  const resumed = response.status === 206;
+  if (!resumed && have > 0) have = 0; // the server ignored the Range: begin again
+  const length = Number(response.headers.get('content-length') ?? NaN);
+  const rangeTotal = /\/(\d+)$/.exec(response.headers.get('content-range') ?? '')?.[1];
+  const totalBytes = rangeTotal ? Number(rangeTotal) : Number.isFinite(length) ? have + length : options.expectedSize ?? null;
+  if (options.expectedSize !== undefined && totalBytes !== null && totalBytes !== options.expectedSize) {
+    await response.body.cancel();
+    throw new AppError('BAD_INPUT', `the server offers ${totalBytes} bytes, but ${options.expectedSize} were expected`, 'the file may have changed upstream; check the reference');
+  }
+
+  const started = Date.now();
+  let bytes = have;
+  let lastReport = 0;
+  const report = (force: boolean): void => {
+    if (!options.onProgress || (!force && Date.now() - lastReport < 200)) return;
+    lastReport = Date.now();
+    const elapsed = (Date.now() - started) / 1000;
+    const rate = elapsed > 0 ? (bytes - have) / elapsed : 0;
+    options.onProgress({
+      bytes, totalBytes, bytesPerSecond: rate, resumedFrom: have,
+      etaSeconds: totalBytes !== null && rate > 0 ? (totalBytes - bytes) / rate : null,
+    });
+  };
+  const body = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
+  body.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    report(false);
+  });
+  const out = fs.createWriteStream(part, { flags: resumed ? 'a' : 'w' });
+  try {
+    await pipeline(body, out, { signal: options.signal });
+  } catch (e) {
+    if ((e as Error).name === 'AbortError') throw e;
+    throw new AppError('NOT_FOUND', `the download stopped at ${bytes} bytes: ${(e as Error).message}`, 'run the same download again: it resumes where it stopped');
+  }
+  report(true);
+
+  const sizeBytes = (await fs.promises.stat(part)).size;
+  if (totalBytes !== null && sizeBytes !== totalBytes) {
+    throw new AppError('NOT_FOUND', `the download ended early: ${sizeBytes} of ${totalBytes} bytes`, 'run the same download again: it resumes where it stopped');
+  }
+  const sha256 = await sha256Of(part);
+  if (options.expectedSha256 && sha256 !== options.expectedSha256.toLowerCase()) {
+    await fs.promises.rm(part, { force: true });
+    throw new AppError('BAD_INPUT', `the downloaded file's sha256 is ${sha256}, not the expected ${options.expectedSha256}`, 'the partial file was removed; download again');
+  }
+  await fs.promises.rename(part, dest);
+  return { sha256, sizeBytes };
+}
