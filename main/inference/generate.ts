@@ -114,7 +114,8 @@ async function decode(
 export interface ContextSpec {
   /** Tokens per sequence: prompt plus new tokens. */
   contextSize: number;
-  threads: number;
+  /** CPU threads; omitted: node-llama-cpp's own default (benchmarks compare against it). */
+  threads?: number;
   adapterPath?: string | null;
 }
 
@@ -142,7 +143,7 @@ export async function generateSamples(
     batching: { dispatchSchedule: lockstep.schedule },
     sequences: n,
     contextSize: spec.contextSize,
-    threads: spec.threads,
+    ...(spec.threads !== undefined ? { threads: spec.threads } : {}),
     batchSize: Math.max(512, n),
     ...(spec.adapterPath ? { lora: { adapters: [{ filePath: spec.adapterPath, scale: 1 }] } } : {}),
   });
