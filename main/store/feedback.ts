@@ -18,6 +18,9 @@ export interface NewRefinement {
   feedbackId: number;
   origin: 'model' | 'human';
   refinerModelId?: number | null;
+  refinerAdapterId?: number | null;
+  promptId?: number | null;
+  params?: Record<string, unknown>;
   author?: string | null;
   refinementIndex?: number;
   program: string;
@@ -31,6 +34,20 @@ export interface NewReview {
   decision: 'accepted' | 'rejected';
   editedProgram?: string | null;
   note?: string | null;
+}
+
+export interface RefineExample {
+  text: string;
+  exampleTest: string | null;
+  codePrefix: string | null;
+  program: string;
+  feedback: string;
+  refined: string;
+}
+
+export interface RefineInput extends Omit<RefineExample, 'refined'> {
+  taskId: number;
+  taskKey: string;
 }
 
 /** Where a training example came from, row by row. */
@@ -71,12 +88,12 @@ export class FeedbackLineage {
     return Number(
       this.db
         .prepare(
-          `INSERT INTO refinements (feedback_id, origin, refiner_model_id, author, refinement_index, completion, program,
-                                    seed, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO refinements (feedback_id, origin, refiner_model_id, refiner_adapter_id, author, refinement_index, prompt_id,
+                                    completion, program, seed, params, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(r.feedbackId, r.origin, r.refinerModelId ?? null, r.author ?? null, r.refinementIndex ?? 0,
-          r.completion ?? null, r.program, r.seed ?? null, nowIso()).lastInsertRowid,
+        .run(r.feedbackId, r.origin, r.refinerModelId ?? null, r.refinerAdapterId ?? null, r.author ?? null, r.refinementIndex ?? 0,
+          r.promptId ?? null, r.completion ?? null, r.program, r.seed ?? null, JSON.stringify(r.params ?? {}), nowIso()).lastInsertRowid,
     );
   }
 
@@ -117,6 +134,30 @@ export class FeedbackLineage {
         .prepare('INSERT INTO training_examples (training_set_id, review_id, task_id, prompt, completion) VALUES (?, ?, ?, ?, ?)')
         .run(trainingSetId, reviewId, row.task_id, prompt, row.edited_program ?? row.program).lastInsertRowid,
     );
+  }
+
+  /** What refining one feedback needs: the task, the program it was given on, and the feedback. */
+  refineInput(feedbackId: number): RefineInput | undefined {
+    const r = this.db
+      .prepare<[number], { task_id: number; task_key: string; text: string; example_test: string | null; code_prefix: string | null; program: string; feedback: string }>(
+        `SELECT t.id AS task_id, t.task_key, t.text, t.example_test, t.code_prefix, s.program, f.text AS feedback
+         FROM feedback f JOIN samples s ON s.id = f.sample_id JOIN tasks t ON t.id = s.task_id WHERE f.id = ?`,
+      )
+      .get(feedbackId);
+    return r && { taskId: r.task_id, taskKey: r.task_key, text: r.text, exampleTest: r.example_test, codePrefix: r.code_prefix, program: r.program, feedback: r.feedback };
+  }
+
+  /** Accepted refinements, newest first, as few-shot examples (other tasks than `exceptTaskId`). */
+  acceptedExamples(limit: number, exceptTaskId: number): RefineExample[] {
+    return this.db
+      .prepare<[number, number], { text: string; example_test: string | null; code_prefix: string | null; program: string; feedback: string; refined: string }>(
+        `SELECT t.text, t.example_test, t.code_prefix, s.program, f.text AS feedback, COALESCE(rv.edited_program, rf.program) AS refined
+         FROM reviews rv JOIN refinements rf ON rf.id = rv.refinement_id JOIN feedback f ON f.id = rf.feedback_id
+         JOIN samples s ON s.id = f.sample_id JOIN tasks t ON t.id = s.task_id
+         WHERE rv.decision = 'accepted' AND t.id <> ? ORDER BY rv.id DESC LIMIT ?`,
+      )
+      .all(exceptTaskId, limit)
+      .map((r) => ({ text: r.text, exampleTest: r.example_test, codePrefix: r.code_prefix, program: r.program, feedback: r.feedback, refined: r.refined }));
   }
 
   /** Answers "where did this training example come from, and who made it". */

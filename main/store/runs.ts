@@ -124,7 +124,8 @@ export class Runs {
     return done;
   }
 
-  private internPrompt(text: string): number {
+  /** The id of a prompt text, stored once however many samples or refinements share it. */
+  internPrompt(text: string): number {
     const sha = createHash('sha256').update(text).digest('hex');
     const cached = this.promptCache.get(sha);
     if (cached !== undefined) return cached;

@@ -89,6 +89,49 @@ describe('ilf CLI', () => {
   });
 });
 
+describe('ilf models, hardware and sample', () => {
+  it('makes a model, registers it and an adapter, reports hardware, and samples', async () => {
+    const dir = tempDir();
+    const model = path.join(dir, 'tiny.gguf');
+    const adapter = path.join(dir, 'tiny-lora.gguf');
+    const made = await ilf(['--data-dir', dir, 'dev', 'make-model', '--out', model, '--params', '1M', '--adapter-out', adapter, '--json']);
+    expect(made.code, made.stderr).toBe(0);
+    expect(JSON.parse(made.stdout)).toMatchObject({ model: { file: model }, adapter: { file: adapter } });
+
+    expect((await ilf(['--data-dir', dir, 'models', 'add', model])).stdout).toMatch(/^added: model 1 /);
+    expect((await ilf(['--data-dir', dir, 'models', 'add', model])).stdout).toMatch(/^already registered: model 1 /);
+    expect((await ilf(['--data-dir', dir, 'models', 'add-adapter', adapter, '--model', '1'])).stdout).toMatch(/^added: adapter 1 .* for model 1/);
+    const listed = JSON.parse((await ilf(['--data-dir', dir, 'models', 'list', '--json'])).stdout) as { models: { architecture: string; trainable: boolean }[]; adapters: unknown[] };
+    expect(listed.models).toEqual([expect.objectContaining({ architecture: 'llama', trainable: true })]);
+    expect(listed.adapters).toHaveLength(1);
+
+    const hw = JSON.parse((await ilf(['hardware', '--json'])).stdout) as { backend: string; threads: number; cpu: { physicalCores: number }; warnings: string[] };
+    expect(hw.backend).toBe('cpu');
+    expect(hw.threads).toBe(hw.cpu.physicalCores);
+    expect(hw.warnings.join(' ')).toMatch(/falling back to the CPU/);
+
+    await ilf(['--data-dir', dir, 'import', sharedData('mbpp.jsonl'), '--format', 'mbpp']);
+    // Started without a one-thread pool: the CLI re-runs itself with one for reproducible sampling.
+    const sampled = await ilf(['--data-dir', dir, 'sample', '--model', '1', '--dataset', 'mbpp', '--split', 'test', '--n', '2', '--max-tokens', '8', '--limit', '1', '--threads', '1', '--json'], { UV_THREADPOOL_SIZE: '' });
+    expect(sampled.code, sampled.stderr).toBe(0);
+    expect(JSON.parse(sampled.stdout)).toMatchObject({ tasks: 1, samplesCreated: 2 });
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(path.join(dir, 'ilf.sqlite'), { readonly: true });
+    expect(JSON.parse((db.prepare('SELECT params FROM sampling_runs').get() as { params: string }).params)).toMatchObject({ reproducible: true });
+    db.close();
+
+    const notModel = path.join(dir, 'notes.gguf');
+    fs.writeFileSync(notModel, 'not weights');
+    const bad = await ilf(['--data-dir', dir, 'models', 'add', notModel]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^ilf: .*not a GGUF file/);
+    const noModel = await ilf(['--data-dir', dir, 'sample', '--model', '99', '--dataset', 'mbpp']);
+    expect(noModel.code).toBe(1);
+    expect(noModel.stderr).toMatch(/^ilf: no model with id 99/);
+    expect((await ilf(['--data-dir', dir, 'sample', '--model', '1', '--dataset', 'mbpp', '--n', 'lots'])).stderr).toMatch(/^ilf: --n must be an integer/);
+  }, 120_000);
+});
+
 const backends = await availableBackends();
 
 describe.each(backends)('ilf exec-gold on $name', ({ name }) => {

@@ -6,6 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../main/errors.js';
 import { downloadFile, partFile, resolveModelReference, type DownloadProgress } from '../../main/models/download.js';
 import { tempDir } from '../helpers/fs.js';
+import os from 'node:os';
+import { specForParams, writeTinyModel } from '../../native-models/gguf/writer.js';
+import { downloadModel } from '../../main/models/registry.js';
+import { LlamaRuntime } from '../../main/models/runtime.js';
+import { Store } from '../../main/store/store.js';
 
 /** A local stand-in for a model hub: serves one file, honours Range, and can cut a transfer short. */
 const payload = randomBytes(3 * 1024 * 1024 + 123);
@@ -13,21 +18,27 @@ const payloadSha = createHash('sha256').update(payload).digest('hex');
 let cutAfter: number | null = null;
 let slow = false;
 const ranges: (string | undefined)[] = [];
+let generated: Buffer = Buffer.alloc(0);
 let server: http.Server;
 let base = '';
 
 beforeAll(async () => {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ilf-gen-')), 'generated.gguf');
+  await writeTinyModel(file, specForParams('1M', { seed: 4 }));
+  generated = fs.readFileSync(file);
+  fs.rmSync(path.dirname(file), { recursive: true, force: true });
   server = http.createServer((req, res) => {
-    if (req.url !== '/models/tiny.gguf') {
+    const served = req.url === '/models/tiny.gguf' ? payload : req.url === '/models/generated.gguf' ? generated : null;
+    if (!served) {
       res.writeHead(404).end('not found');
       return;
     }
     ranges.push(req.headers.range);
     const start = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
-    const body = payload.subarray(start);
+    const body = served.subarray(start);
     res.writeHead(start > 0 ? 206 : 200, {
       'content-length': String(body.length),
-      ...(start > 0 ? { 'content-range': `bytes ${start}-${payload.length - 1}/${payload.length}` } : {}),
+      ...(start > 0 ? { 'content-range': `bytes ${start}-${served.length - 1}/${served.length}` } : {}),
     });
     if (cutAfter !== null) {
       const limit = cutAfter;
@@ -117,5 +128,42 @@ describe('model download', () => {
     expect(resolveModelReference('hf:a/b@v1.0/sub/m.gguf').url).toBe('https://huggingface.co/a/b/resolve/v1.0/sub/m.gguf');
     expect(resolveModelReference('https://example.org/x/m%20q.gguf').fileName).toBe('m q.gguf');
     expect(() => resolveModelReference('Qwen/whatever')).toThrow(/not a model reference/);
+  });
+});
+
+describe('downloading a model into the registry', () => {
+  it('an interrupted download of a generated GGUF resumes, then the model is checked and registered', async () => {
+    const dir = tempDir();
+    const store = Store.open(path.join(dir, 'ilf.sqlite'));
+    const runtime = new LlamaRuntime({ threads: 1 });
+    try {
+      cutAfter = Math.floor(generated.length / 3);
+      await expect(downloadModel(store, runtime, `${base}/models/generated.gguf`, dir)).rejects.toThrow(/stopped at/);
+      expect(store.models.list()).toEqual([]);
+      const sha = createHash('sha256').update(generated).digest('hex');
+      const { model, created } = await downloadModel(store, runtime, `${base}/models/generated.gguf`, dir, { expectedSha256: sha });
+      expect(created).toBe(true);
+      expect(model).toMatchObject({ sha256: sha, architecture: 'llama', sizeBytes: generated.length, path: path.join(dir, 'models', 'generated.gguf') });
+      const resumedAt = Number(/^bytes=(\d+)-$/.exec(ranges.at(-1) ?? '')?.[1]);
+      expect(resumedAt).toBeGreaterThan(0);
+      expect(resumedAt).toBeLessThan(generated.length);
+    } finally {
+      await runtime.dispose();
+      store.close();
+    }
+  }, 60_000);
+
+  it('a download that is not a GGUF is deleted and not registered', async () => {
+    const dir = tempDir();
+    const store = Store.open(path.join(dir, 'ilf.sqlite'));
+    const runtime = new LlamaRuntime({ threads: 1 });
+    try {
+      await expect(downloadModel(store, runtime, `${base}/models/tiny.gguf`, dir)).rejects.toThrow(/not a GGUF/);
+      expect(fs.existsSync(path.join(dir, 'models', 'tiny.gguf'))).toBe(false);
+      expect(store.models.list()).toEqual([]);
+    } finally {
+      await runtime.dispose();
+      store.close();
+    }
   });
 });

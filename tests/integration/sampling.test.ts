@@ -7,6 +7,7 @@ import { AppError } from '../../main/errors.js';
 import { firstStop, sampleSeed } from '../../main/inference/generate.js';
 import { extractCode } from '../../main/inference/prompt-tokens.js';
 import { runSampling, type SamplingConfig } from '../../main/inference/sampling.js';
+import { generateRefinements, refinePrompt } from '../../main/inference/refine.js';
 import { addAdapter, addLocalModel } from '../../main/models/registry.js';
 import { LlamaRuntime } from '../../main/models/runtime.js';
 import { CHATML_TEMPLATE } from '../../main/cli/commands/dev.js';
@@ -137,6 +138,48 @@ describe('sampling on a generated model', () => {
     expect((adapterAsModel as AppError).message).toMatch(/is a LoRA adapter, not a model/);
     expect(store.models.list()).toHaveLength(2);
   });
+});
+
+describe('refinement generation', () => {
+  function feedbackOn(taskKey: string, text: string): number {
+    const sample = store.db.prepare<[string], { id: number }>(
+      "SELECT s.id FROM samples s JOIN tasks t ON t.id = s.task_id WHERE t.task_key = ? ORDER BY s.id LIMIT 1",
+    ).get(taskKey);
+    if (!sample) throw new Error(`no sample of task ${taskKey}`);
+    return store.lineage.addFeedback({ sampleId: sample.id, executionId: null, source: 'human', author: 'ada', text });
+  }
+  const refinedPrograms = (ids: number[]): string[] =>
+    ids.map((id) => store.db.prepare<[number], { program: string }>('SELECT program FROM refinements WHERE id = ?').get(id)?.program ?? '');
+  const promptOf = (id: number): string =>
+    store.db.prepare<[number], { text: string }>('SELECT p.text FROM refinements r JOIN prompts p ON p.id = r.prompt_id WHERE r.id = ?').get(id)?.text ?? '';
+
+  it('writes k refinements in the refine format, reproducibly, and an adapter changes them', async () => {
+    const feedbackId = feedbackOn('11', 'Remove the first and the last occurrence, not every occurrence.');
+    const config = { feedbackId, k: 3, modelId, temperature: 0.8, topP: 0.95, maxTokens: 24, seed: 5, promptFormat: 'completion' as const };
+    const ids = await generateRefinements({ store, runtime }, config);
+    expect(ids).toHaveLength(3);
+    const row = store.db.prepare<[number], { origin: string; refiner_model_id: number; feedback_id: number; refinement_index: number; seed: number }>(
+      'SELECT origin, refiner_model_id, feedback_id, refinement_index, seed FROM refinements WHERE id = ?').get(ids[2] ?? 0);
+    expect(row).toMatchObject({ origin: 'model', refiner_model_id: modelId, feedback_id: feedbackId, refinement_index: 2 });
+    const prompt = promptOf(ids[0] ?? 0);
+    expect(prompt).toMatch(/^"""\nWrite a python function to remove first and last occurrence/);
+    expect(prompt).toMatch(/# Incorrect solution:\n[\s\S]*# Feedback:\n# Remove the first and the last occurrence, not every occurrence\.\n# Refined solution:\n$/);
+    expect(refinedPrograms(await generateRefinements({ store, runtime }, config))).toEqual(refinedPrograms(ids));
+    expect(refinedPrograms(await generateRefinements({ store, runtime }, { ...config, temperature: 0, adapterId })))
+      .not.toEqual(refinedPrograms(await generateRefinements({ store, runtime }, { ...config, temperature: 0 })));
+  }, 120_000);
+
+  it('few-shot prompts show accepted refinements of other tasks first', async () => {
+    const first = feedbackOn('11', 'Use str.replace with a count.');
+    const [refinementId] = await generateRefinements({ store, runtime }, { feedbackId: first, k: 1, modelId, temperature: 0.8, topP: 0.95, maxTokens: 16, seed: 1, promptFormat: 'completion' });
+    store.lineage.addReview({ refinementId: refinementId ?? 0, reviewer: 'grace', decision: 'accepted', editedProgram: 'def remove_Occ(s, ch):\n    return s\n' });
+    const second = feedbackOn('12', 'Sort by the row sums.');
+    const [id] = await generateRefinements({ store, runtime }, { feedbackId: second, k: 1, modelId, temperature: 0.8, topP: 0.95, maxTokens: 16, seed: 1, promptFormat: 'completion', fewShot: 2 });
+    const prompt = promptOf(id ?? 0);
+    expect(prompt.indexOf('def remove_Occ(s, ch):\n    return s')).toBeGreaterThan(0);
+    expect(prompt.indexOf('# Sort by the row sums.')).toBeGreaterThan(prompt.indexOf('def remove_Occ'));
+    expect(refinePrompt({ text: 't', exampleTest: null, codePrefix: null, program: 'x = 1', feedback: 'f' }, [], 'chat')).toMatch(/one Python code block/);
+  }, 60_000);
 });
 
 describe('sampling helpers', () => {
