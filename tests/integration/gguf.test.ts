@@ -15,6 +15,7 @@ import {
   type TinyModelSpec,
 } from '../../native-models/gguf/writer.js';
 import { tempDir } from '../helpers/fs.js';
+import { expectAppError } from '../helpers/errors.js';
 
 /** node-llama-cpp defaults to at least 4 threads; on a 2-core machine that makes generation ~100× slower. */
 const THREADS = os.availableParallelism();
@@ -22,15 +23,6 @@ const CHATML = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['conten
 const SPEC: TinyModelSpec = { ...specForParams('2M'), seed: 7, chatTemplate: CHATML, name: 'gguf test model' };
 const CODE = 'def add(a, b):\n    return a + b\n';
 
-async function expectAppError(p: Promise<unknown>, code: string, pattern: RegExp): Promise<AppError> {
-  const e: unknown = await p.then(() => undefined, (err: unknown) => err);
-  expect(e).toBeInstanceOf(AppError);
-  const err = e as AppError;
-  expect(err.code).toBe(code);
-  expect(err.message).toMatch(pattern);
-  expect(err.hint).toBeTruthy();
-  return err;
-}
 
 function sha256(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');

@@ -2,25 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { importTasks } from '../../main/datasets/import.js';
-import { AppError } from '../../main/errors.js';
 import { Store } from '../../main/store/store.js';
 import { dumpDatabase } from '../helpers/db.js';
 import { sharedData, tempDir, writeLines } from '../helpers/fs.js';
+import { expectAppError } from '../helpers/errors.js';
 
 function openTemp(): { store: Store; dir: string } {
   const dir = tempDir();
   return { store: Store.open(path.join(dir, 'ilf.sqlite')), dir };
 }
 
-async function expectAppError(p: Promise<unknown>, code: string, pattern: RegExp): Promise<AppError> {
-  const e: unknown = await p.then(() => undefined, (err: unknown) => err);
-  expect(e).toBeInstanceOf(AppError);
-  const err = e as AppError;
-  expect(err.code).toBe(code);
-  expect(err.message).toMatch(pattern);
-  expect(err.hint).toBeTruthy();
-  return err;
-}
 
 const mbppLine = (id: number, extra: Record<string, unknown> = {}): string =>
   JSON.stringify({
