@@ -135,6 +135,61 @@ export type WireError = z.infer<typeof WireError>;
 
 export type Envelope<T> = { ok: true; value: T } | { ok: false; error: WireError };
 
+export const ModelInfo = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  path: z.string(),
+  sha256: z.string(),
+  architecture: z.string(),
+  quantization: z.string(),
+  sizeBytes: z.number(),
+  parameterCount: z.number().nullable(),
+  contextLength: z.number().nullable(),
+  hasChatTemplate: z.boolean(),
+  /** The LoRA trainer can train this quantization (not K-quants). */
+  trainable: z.boolean(),
+  addedAt: z.string(),
+});
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+export const AdapterInfo = z.object({
+  id: z.number().int(),
+  baseModelId: z.number().int(),
+  name: z.string(),
+  path: z.string(),
+  sha256: z.string(),
+  rank: z.number().nullable(),
+  alpha: z.number().nullable(),
+  createdAt: z.string(),
+});
+export type AdapterInfo = z.infer<typeof AdapterInfo>;
+
+export const ComputeBackendName = z.enum(['auto', 'cuda', 'vulkan', 'metal', 'cpu']);
+
+export const HardwareReport = z.object({
+  backend: ComputeBackendName,
+  requested: ComputeBackendName,
+  available: z.array(ComputeBackendName),
+  devices: z.array(z.string()),
+  vram: z.object({ totalBytes: z.number(), freeBytes: z.number() }).nullable(),
+  cpu: z.object({ model: z.string(), logicalCores: z.number().int(), physicalCores: z.number().int() }),
+  threads: z.number().int(),
+  ramBytes: z.object({ total: z.number(), free: z.number() }),
+  warnings: z.array(z.string()),
+});
+export type HardwareReport = z.infer<typeof HardwareReport>;
+
+export const RecommendedModel = z.object({
+  name: z.string(),
+  ref: z.string(),
+  sizeBytes: z.number(),
+  licence: z.string(),
+  quantization: z.string(),
+  format: z.enum(['completion', 'chat']),
+  trainable: z.boolean(),
+  note: z.string(),
+});
+
 // ---------- requests: renderer → main, one answer each ----------
 
 const TaskQuery = z.object({
@@ -165,6 +220,13 @@ export const requests = {
     input: z.object({ dataset: z.string(), taskId: z.string() }),
     output: TaskDetail,
   },
+  'models.list': { input: z.undefined(), output: z.object({ models: z.array(ModelInfo), adapters: z.array(AdapterInfo) }) },
+  'models.add': {
+    input: z.object({ file: z.string().min(1), name: z.string().min(1).max(200).optional() }),
+    output: z.object({ model: ModelInfo, created: z.boolean() }),
+  },
+  'models.recommended': { input: z.undefined(), output: z.array(RecommendedModel) },
+  'hardware.detect': { input: z.undefined(), output: HardwareReport },
 } as const satisfies Record<string, { input: z.ZodType; output: z.ZodType }>;
 
 // ---------- events: main → renderer, pushed ----------

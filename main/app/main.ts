@@ -10,6 +10,7 @@ import { appVersion } from '../config/version.js';
 import { describeError } from '../errors.js';
 import { createHandlers } from '../services/handlers.js';
 import { Store } from '../store/store.js';
+import { LlamaRuntime } from '../models/runtime.js';
 import { electronSqliteBinding } from './native-binding.js';
 import { emitterFor, registerIpc } from './ipc.js';
 
@@ -56,11 +57,14 @@ async function start(): Promise<void> {
   const store = Store.open(databasePath(dataDir), {
     nativeBinding: electronSqliteBinding(app.getAppPath(), process.resourcesPath, app.isPackaged),
   });
+  // Sampling itself should move to a utility process started with UV_THREADPOOL_SIZE=1 (see runtime.ts).
+  const runtime = new LlamaRuntime();
   const handlers = createHandlers({
     store,
     dataDir,
     version: appVersion(),
     emit: emitterFor(() => mainWindow?.webContents),
+    runtime: () => runtime,
   });
   const unregister = registerIpc(ipcMain, handlers, isTrustedFrame);
 
@@ -68,6 +72,7 @@ async function start(): Promise<void> {
   app.on('window-all-closed', () => app.quit());
   app.on('will-quit', () => {
     unregister();
+    void runtime.dispose();
     store.close();
   });
 }

@@ -130,15 +130,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (!(GPU_CHOICES as readonly string[]).includes(gpu)) throw new UsageError(`unknown --gpu ${gpu}; use ${GPU_CHOICES.join(', ')}`);
     const threads = values.threads === undefined ? undefined : Number(values.threads);
     if (threads !== undefined && !(Number.isInteger(threads) && threads > 0)) throw new UsageError(`--threads must be a positive integer, got "${values.threads}"`);
+    const openRuntime = (): LlamaRuntime => (runtime ??= new LlamaRuntime({ backend: gpu as ComputeBackend, ...(threads ? { threads } : {}) }));
     const ctx: CommandContext = {
       io,
       values,
       args,
       dataDir,
       store: openStore,
-      runtime: () => (runtime ??= new LlamaRuntime({ backend: gpu as ComputeBackend, ...(threads ? { threads } : {}) })),
+      runtime: openRuntime,
       call: (name, ...input) => {
-        caller ??= makeCaller(createHandlers({ store: openStore(), dataDir, version: appVersion(), emit: progress.emit }));
+        caller ??= makeCaller(createHandlers({ store: openStore(), dataDir, version: appVersion(), emit: progress.emit, runtime: openRuntime }));
         return caller(name, ...input);
       },
       progress,

@@ -2,13 +2,24 @@ import type { Handlers, Emit } from './dispatch.js';
 import { AppError } from '../errors.js';
 import { importTasks } from '../datasets/import.js';
 import type { Store } from '../store/store.js';
+import type { ModelInfo } from '../../preload/contract.js';
+import { detectHardware } from '../models/hardware.js';
+import { isTrainable } from '../models/quantization.js';
+import { RECOMMENDED_MODELS } from '../models/recommended.js';
+import { addLocalModel } from '../models/registry.js';
+import type { LlamaRuntime } from '../models/runtime.js';
+import type { ModelRow } from '../store/models.js';
 
 export interface ServiceContext {
   store: Store;
   dataDir: string;
   version: string;
   emit: Emit;
+  /** The llama.cpp runtime, started on first use (hardware detection, model checks). */
+  runtime: () => LlamaRuntime;
 }
+
+const modelInfo = (m: ModelRow): ModelInfo => ({ ...m, trainable: isTrainable(m.quantization) });
 
 /** The app's services, one per request of the contract; the same for Electron, server mode and tests. */
 export function createHandlers(ctx: ServiceContext): Handlers {
@@ -29,6 +40,16 @@ export function createHandlers(ctx: ServiceContext): Handlers {
         onProgress: (progress) => ctx.emit('import.progress', { file: p.file, ...progress }),
       }),
     'tasks.list': (p) => store.catalog.listTasks(p),
+    'models.list': () => ({
+      models: store.models.list().map(modelInfo),
+      adapters: store.models.adapters().map(({ baseModelSha256: _sha, trainingRunId: _run, ...a }) => a),
+    }),
+    'models.add': async (p) => {
+      const { model, created } = await addLocalModel(store, ctx.runtime(), p.file, p.name ? { name: p.name } : {});
+      return { model: modelInfo(model), created };
+    },
+    'models.recommended': () => [...RECOMMENDED_MODELS],
+    'hardware.detect': () => detectHardware(ctx.runtime()),
     'tasks.get': (p) => {
       const task = store.catalog.getTask(p.dataset, p.taskId);
       if (!task) throw new AppError('NOT_FOUND', `no task ${p.taskId} in dataset "${p.dataset}"`, 'list the tasks with `ilf tasks`');

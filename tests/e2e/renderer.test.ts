@@ -13,6 +13,7 @@ import { importTasks } from '../../main/datasets/import.js';
 import { dispatch } from '../../main/services/dispatch.js';
 import { createHandlers } from '../../main/services/handlers.js';
 import { Store } from '../../main/store/store.js';
+import { noRuntime } from '../helpers/services.js';
 import { repoRoot, sharedData, tempDir } from '../helpers/fs.js';
 
 const CHROMIUM = process.env.ILF_CHROMIUM ?? '/usr/bin/chromium';
@@ -43,7 +44,7 @@ function serve(dir: string): Promise<{ url: string; close: () => void }> {
 
 /** A page whose window.ilf is backed by dispatch() over `store`, as the preload would build it. */
 async function openApp(browser: Browser, url: string, store: Store, dataDir: string): Promise<{ page: Page; errors: string[] }> {
-  const handlers = createHandlers({ store, dataDir, version: '0.0.0-e2e', emit: () => undefined });
+  const handlers = createHandlers({ store, dataDir, version: '0.0.0-e2e', emit: () => undefined, runtime: noRuntime });
   const page = await browser.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));

@@ -5,12 +5,13 @@ import { createCatalogStore, selectIsEmpty, selectSplitNames, selectTotalTasks }
 import { createHandlers } from '../../main/services/handlers.js';
 import { createLocalBridge } from '../../main/services/local-bridge.js';
 import { Store } from '../../main/store/store.js';
+import { noRuntime } from '../helpers/services.js';
 import { sharedData, tempDir } from '../helpers/fs.js';
 
 function setup() {
   const dir = tempDir();
   const store = Store.open(path.join(dir, 'ilf.sqlite'));
-  const bridge = createLocalBridge((emit) => createHandlers({ store, dataDir: dir, version: '0.0.0-test', emit }));
+  const bridge = createLocalBridge((emit) => createHandlers({ store, dataDir: dir, version: '0.0.0-test', emit, runtime: noRuntime }));
   return { store, api: createClient(bridge) };
 }
 

@@ -12,6 +12,10 @@ function handlers(overrides: Partial<Handlers> = {}): Handlers {
     'datasets.import': () => { throw new AppError('NOT_FOUND', '/x.jsonl does not exist', 'check the path'); },
     'tasks.list': (p) => ({ total: p.limit, tasks: [] }),
     'tasks.get': () => { throw new Error('boom'); },
+    'models.list': () => ({ models: [], adapters: [] }),
+    'models.add': () => { throw new AppError('BAD_INPUT', 'not a GGUF file', 'give a .gguf'); },
+    'models.recommended': () => [],
+    'hardware.detect': () => { throw new Error('no llama.cpp in unit tests'); },
     ...overrides,
   };
 }

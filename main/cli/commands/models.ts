@@ -1,7 +1,4 @@
-import { detectHardware } from '../../models/hardware.js';
-import { RECOMMENDED_MODELS } from '../../models/recommended.js';
-import { addAdapter, addLocalModel, downloadModel } from '../../models/registry.js';
-import { isTrainable } from '../../models/quantization.js';
+import { addAdapter, downloadModel } from '../../models/registry.js';
 import { formatBytes, json, numberOption, stringOption, table, UsageError, type CommandContext } from '../context.js';
 
 export async function modelsCommand(ctx: CommandContext): Promise<number> {
@@ -10,9 +7,7 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
   switch (sub) {
     case undefined:
     case 'list': {
-      const store = ctx.store();
-      const models = store.models.list().map((m) => ({ ...m, trainable: isTrainable(m.quantization) }));
-      const adapters = store.models.adapters();
+      const { models, adapters } = await ctx.call('models.list');
       if (json(ctx)) out({ models, adapters }, '');
       else if (models.length === 0) ctx.io.stdout('no models yet: `ilf models add FILE.gguf`, `ilf models download REF` or `ilf models recommended`\n');
       else {
@@ -30,7 +25,7 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
     }
     case 'add': {
       if (arg === undefined || extra !== undefined) throw new UsageError('models add takes one FILE.gguf');
-      const { model, created } = await addLocalModel(ctx.store(), ctx.runtime(), arg, { name: stringOption(ctx, 'name') });
+      const { model, created } = await ctx.call('models.add', { file: arg, name: stringOption(ctx, 'name') });
       out(model, `${created ? 'added' : 'already registered'}: model ${model.id} ${model.name} (${model.architecture}, ${model.quantization}, ` +
         `${model.parameterCount ? `${(model.parameterCount / 1e6).toFixed(1)}M params, ` : ''}sha256 ${model.sha256.slice(0, 12)}…)\n`);
       return 0;
@@ -57,7 +52,8 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
       return 0;
     }
     case 'recommended': {
-      out(RECOMMENDED_MODELS, table([['NAME', 'SIZE', 'QUANT', 'TRAINABLE', 'LICENCE', 'REF'], ...RECOMMENDED_MODELS.map((m) => [
+      const recommended = await ctx.call('models.recommended');
+      out(recommended, table([['NAME', 'SIZE', 'QUANT', 'TRAINABLE', 'LICENCE', 'REF'], ...recommended.map((m) => [
         m.name, formatBytes(m.sizeBytes), m.quantization, m.trainable ? 'yes' : 'no (K-quant)', m.licence, m.ref,
       ])]));
       return 0;
@@ -68,7 +64,7 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
 }
 
 export async function hardwareCommand(ctx: CommandContext): Promise<number> {
-  const report = await detectHardware(ctx.runtime());
+  const report = await ctx.call('hardware.detect');
   if (json(ctx)) ctx.io.stdout(`${JSON.stringify(report, null, 2)}\n`);
   else {
     ctx.io.stdout(`backend: ${report.backend}${report.requested !== report.backend ? ` (asked for ${report.requested})` : ''}\n` +
