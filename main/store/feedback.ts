@@ -116,9 +116,9 @@ export class FeedbackLineage {
 
   /**
    * Adds an accepted review to a training set: the task's prompt → the accepted program
-   * (the reviewer's edit when there is one).
+   * (the reviewer's edit when there is one), or `completion` when the caller derived the target.
    */
-  addTrainingExample(trainingSetId: number, reviewId: number, prompt: string): number {
+  addTrainingExample(trainingSetId: number, reviewId: number, prompt: string, completion?: string): number {
     const row = this.db
       .prepare<[number], { decision: string; edited_program: string | null; program: string; task_id: number }>(
         `SELECT rv.decision, rv.edited_program, rf.program, s.task_id
@@ -132,7 +132,7 @@ export class FeedbackLineage {
     return Number(
       this.db
         .prepare('INSERT INTO training_examples (training_set_id, review_id, task_id, prompt, completion) VALUES (?, ?, ?, ?, ?)')
-        .run(trainingSetId, reviewId, row.task_id, prompt, row.edited_program ?? row.program).lastInsertRowid,
+        .run(trainingSetId, reviewId, row.task_id, prompt, completion ?? row.edited_program ?? row.program).lastInsertRowid,
     );
   }
 
