@@ -10,6 +10,7 @@ import { devCommand } from './commands/dev.js';
 import { hardwareCommand, modelsCommand } from './commands/models.js';
 import { sampleCommand } from './commands/sample.js';
 import { execGoldCommand } from './commands/sandbox.js';
+import { serveCommand } from './commands/serve.js';
 import { makeCaller, progressPrinter, RequestFailed, UsageError, type CliIo, type CommandContext } from './context.js';
 
 export type { CliIo } from './context.js';
@@ -41,6 +42,9 @@ Models:
          [--top-p 0.95] [--max-tokens 300] [--seed 1] [--format completion|chat] [--limit N]
          [--stop TEXT ...] [--resume RUN_ID] [--json]
                       draw n programs per task and store them with their provenance
+Server mode:
+  serve [--host 127.0.0.1] [--port 7860] [--token TOKEN]
+                      the app in a browser; any --host but loopback requires the access token it prints
 Development:
   dev make-model --out FILE [--params 20M] [--adapter-out FILE] [--rank 8] [--seed N] [--chat]
                       write a generated GGUF model (random weights) and optionally a matching adapter
@@ -64,6 +68,7 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<number>> = {
   hardware: hardwareCommand,
   sample: sampleCommand,
   dev: devCommand,
+  serve: serveCommand,
 };
 
 const GPU_CHOICES: readonly ComputeBackend[] = ['auto', 'cuda', 'vulkan', 'metal', 'cpu'];
@@ -101,6 +106,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         params: { type: 'string' },
         'adapter-out': { type: 'string' },
         rank: { type: 'string' },
+        host: { type: 'string' },
+        port: { type: 'string' },
+        token: { type: 'string' },
         chat: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },

@@ -1,6 +1,7 @@
 import { createRoot } from 'react-dom/client';
 import type { BridgeApi } from '../../preload/contract.js';
 import { createClient } from './api/client.js';
+import { createWsBridge, serverApiUrl } from './api/ws-bridge.js';
 import { createCatalogStore } from './state/catalog.js';
 import { App } from './App.js';
 import './styles.css';
@@ -13,9 +14,10 @@ declare global {
 }
 
 const root = createRoot(document.getElementById('root') as HTMLElement);
-if (!window.ilf) {
-  root.render(<p role="alert">ILF Studio's bridge is missing: open this page through the app (npm start).</p>);
+// In Electron the preload provides the bridge; served over HTTP (`ilf serve`), a WebSocket does.
+const bridge = window.ilf ?? (location.protocol.startsWith('http') ? createWsBridge(serverApiUrl(location)) : undefined);
+if (!bridge) {
+  root.render(<p role="alert">ILF Studio's bridge is missing: open this page through the app (npm start) or `ilf serve`.</p>);
 } else {
-  const api = createClient(window.ilf);
-  root.render(<App catalog={createCatalogStore(api)} />);
+  root.render(<App catalog={createCatalogStore(createClient(bridge))} />);
 }

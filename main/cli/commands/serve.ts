@@ -1,0 +1,27 @@
+import { appVersion, rendererDistDir } from '../../config/version.js';
+import { isLoopback, startServer } from '../../server/server.js';
+import { createHandlers } from '../../services/handlers.js';
+import { numberOption, stringOption, type CommandContext } from '../context.js';
+
+/** `ilf serve`: the app in a browser, for headless GPU boxes and labs; runs until Ctrl-C. */
+export async function serveCommand(ctx: CommandContext): Promise<number> {
+  const host = stringOption(ctx, 'host') ?? '127.0.0.1';
+  const server = await startServer({
+    host,
+    port: numberOption(ctx.values, 'port', 7860, { integer: true, min: 0, max: 65535 }),
+    token: stringOption(ctx, 'token'),
+    rendererDir: rendererDistDir(),
+    handlersFor: (emit) => createHandlers({ store: ctx.store(), dataDir: ctx.dataDir, version: appVersion(), emit, runtime: ctx.runtime }),
+  });
+  ctx.io.stdout(`ILF Studio is at ${server.url}\n` +
+    (isLoopback(host) ? 'only this machine can reach it; --host 0.0.0.0 shares it on the network (with an access token)\n'
+      : 'shared on the network: give people the whole address, token included\n') +
+    'Ctrl-C stops it.\n');
+  await new Promise<void>((resolve) => {
+    if (!ctx.io.signal) return; // no way to be stopped: serve until the process ends
+    if (ctx.io.signal.aborted) resolve();
+    ctx.io.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await server.close();
+  return 0;
+}

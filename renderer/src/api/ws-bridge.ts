@@ -1,0 +1,58 @@
+import { EVENT_NAMES, REQUEST_NAMES, type BridgeApi, type Envelope } from '../../../preload/contract.js';
+
+/**
+ * The bridge in a browser (server mode): the same named requests and subscriptions as the
+ * preload's, carried over one WebSocket to the server's /api.
+ */
+export function createWsBridge(url: string): BridgeApi {
+  const socket = new WebSocket(url);
+  const opened = new Promise<void>((resolve, reject) => {
+    socket.addEventListener('open', () => resolve(), { once: true });
+    socket.addEventListener('error', () => reject(new Error(`cannot connect to ${url}`)), { once: true });
+  });
+  let nextId = 1;
+  const pending = new Map<number, (e: Envelope<unknown>) => void>();
+  const listeners = new Map<string, Set<(payload: unknown) => void>>();
+  socket.addEventListener('message', (event: MessageEvent<string>) => {
+    const message = JSON.parse(event.data) as { id?: number | null; envelope?: Envelope<unknown>; event?: string; payload?: unknown };
+    if (typeof message.id === 'number' && message.envelope) {
+      pending.get(message.id)?.(message.envelope);
+      pending.delete(message.id);
+    } else if (typeof message.event === 'string') {
+      for (const listener of listeners.get(message.event) ?? []) listener(message.payload);
+    }
+  });
+  socket.addEventListener('close', () => {
+    for (const resolve of pending.values()) resolve({ ok: false, error: { code: 'DISCONNECTED', message: 'the connection to ILF Studio closed', hint: 'reload the page' } });
+    pending.clear();
+  });
+  const requests = Object.fromEntries(REQUEST_NAMES.map((name) => [name, async (input?: unknown) => {
+    try {
+      await opened;
+    } catch (e) {
+      return { ok: false, error: { code: 'DISCONNECTED', message: (e as Error).message, hint: 'check that `ilf serve` is running and the address (and token) are right' } };
+    }
+    const id = nextId++;
+    return new Promise<Envelope<unknown>>((resolve) => {
+      pending.set(id, resolve);
+      socket.send(JSON.stringify({ id, name, input }));
+    });
+  }]));
+  const events = Object.fromEntries(EVENT_NAMES.map((name) => [name, (listener: (payload: unknown) => void) => {
+    const set = listeners.get(name) ?? new Set();
+    listeners.set(name, set);
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+    };
+  }]));
+  // Built from the contract's own name lists, so the keys are exactly BridgeApi's.
+  return { requests, events } as unknown as BridgeApi;
+}
+
+/** The API address of the server that served this page, with the page's access token. */
+export function serverApiUrl(location: Location): string {
+  const token = new URLSearchParams(location.search).get('token');
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${location.host}/api${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+}
