@@ -227,6 +227,17 @@ export const requests = {
   },
   'models.recommended': { input: z.undefined(), output: z.array(RecommendedModel) },
   'hardware.detect': { input: z.undefined(), output: HardwareReport },
+  /** The failures inbox: failing samples of tasks with no passing sample, newest first, keyset-paged. */
+  'failures.list': {
+    input: z.object({
+      runId: z.number().int().positive().optional(),
+      dataset: z.string().optional(),
+      split: SplitName.optional(),
+      beforeSampleId: z.number().int().positive().optional(),
+      limit: z.number().int().min(1).max(500).default(50),
+    }),
+    output: z.array(FailureItem),
+  },
 } as const satisfies Record<string, { input: z.ZodType; output: z.ZodType }>;
 
 // ---------- events: main → renderer, pushed ----------

@@ -10,6 +10,7 @@ import { devCommand } from './commands/dev.js';
 import { hardwareCommand, modelsCommand } from './commands/models.js';
 import { sampleCommand } from './commands/sample.js';
 import { execGoldCommand } from './commands/sandbox.js';
+import { failuresCommand, testSamplesCommand } from './commands/pipeline.js';
 import { serveCommand } from './commands/serve.js';
 import { makeCaller, progressPrinter, RequestFailed, UsageError, type CliIo, type CommandContext } from './context.js';
 
@@ -45,6 +46,11 @@ Models:
 Server mode:
   serve [--host 127.0.0.1] [--port 7860] [--token TOKEN]
                       the app in a browser; any --host but loopback requires the access token it prints
+ILF loop:
+  test-samples --run RUN_ID [--backend auto|bwrap|docker] [--json]
+                      run every untested sample of a sampling run in the sandbox (resumable)
+  failures [--run RUN_ID] [--dataset NAME] [--split S] [--limit 50] [--json]
+                      failing samples of tasks with no passing sample, newest first
 Development:
   dev make-model --out FILE [--params 20M] [--adapter-out FILE] [--rank 8] [--seed N] [--chat]
                       write a generated GGUF model (random weights) and optionally a matching adapter
@@ -69,6 +75,8 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<number>> = {
   sample: sampleCommand,
   dev: devCommand,
   serve: serveCommand,
+  'test-samples': testSamplesCommand,
+  failures: failuresCommand,
 };
 
 const GPU_CHOICES: readonly ComputeBackend[] = ['auto', 'cuda', 'vulkan', 'metal', 'cpu'];
@@ -107,6 +115,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         'adapter-out': { type: 'string' },
         rank: { type: 'string' },
         host: { type: 'string' },
+        run: { type: 'string' },
         port: { type: 'string' },
         token: { type: 'string' },
         chat: { type: 'boolean', default: false },

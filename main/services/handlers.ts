@@ -50,6 +50,7 @@ export function createHandlers(ctx: ServiceContext): Handlers {
     },
     'models.recommended': () => [...RECOMMENDED_MODELS],
     'hardware.detect': () => detectHardware(ctx.runtime()),
+    'failures.list': (p) => store.runs.failures(p),
     'tasks.get': (p) => {
       const task = store.catalog.getTask(p.dataset, p.taskId);
       if (!task) throw new AppError('NOT_FOUND', `no task ${p.taskId} in dataset "${p.dataset}"`, 'list the tasks with `ilf tasks`');

@@ -120,6 +120,18 @@ describe('ilf models, hardware and sample', () => {
     expect(JSON.parse((db.prepare('SELECT params FROM sampling_runs').get() as { params: string }).params)).toMatchObject({ reproducible: true });
     db.close();
 
+    // The ILF loop's first step on those samples: test them, then look at the failures inbox.
+    const backend = backends[0]?.name;
+    if (backend) {
+      const tested = await ilf(['--data-dir', dir, 'test-samples', '--run', '1', '--backend', backend, '--json']);
+      expect(tested.code, tested.stderr).toBe(0);
+      const report = JSON.parse(tested.stdout) as { tested: number; passed: number; failed: number; tasks: number; tasksWithoutPass: number };
+      expect(report.tested).toBe(2);
+      expect(report.passed + report.failed).toBe(2);
+      const inbox = JSON.parse((await ilf(['--data-dir', dir, 'failures', '--run', '1', '--json'])).stdout) as { taskId: string }[];
+      expect(inbox).toHaveLength(report.tasksWithoutPass === 1 ? 2 : 0);
+    }
+
     const notModel = path.join(dir, 'notes.gguf');
     fs.writeFileSync(notModel, 'not weights');
     const bad = await ilf(['--data-dir', dir, 'models', 'add', notModel]);

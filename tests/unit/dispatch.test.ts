@@ -16,6 +16,7 @@ function handlers(overrides: Partial<Handlers> = {}): Handlers {
     'models.add': () => { throw new AppError('BAD_INPUT', 'not a GGUF file', 'give a .gguf'); },
     'models.recommended': () => [],
     'hardware.detect': () => { throw new Error('no llama.cpp in unit tests'); },
+    'failures.list': () => [],
     ...overrides,
   };
 }
