@@ -32,6 +32,9 @@ export function createWsBridge(url: string): BridgeApi {
     } catch (e) {
       return { ok: false, error: { code: 'DISCONNECTED', message: (e as Error).message, hint: 'check that `ilf serve` is running and the address (and token) are right' } };
     }
+    if (socket.readyState !== WebSocket.OPEN) {
+      return { ok: false, error: { code: 'DISCONNECTED', message: 'the connection to ILF Studio closed', hint: 'reload the page' } };
+    }
     const id = nextId++;
     return new Promise<Envelope<unknown>>((resolve) => {
       pending.set(id, resolve);
