@@ -1,3 +1,4 @@
+import { seededRandom } from '../random.js';
 /**
  * pass@k with the unbiased estimator of Chen et al. 2021 ("Evaluating Large Language Models Trained
  * on Code"): from n samples of which c pass, the chance that at least one of k drawn without
@@ -18,18 +19,6 @@ export function passAtK(n: number, c: number, k: number): number {
 export function meanPassAtK(tasks: readonly { n: number; c: number }[], k: number): number {
   if (tasks.length === 0) throw new Error('no tasks to average');
   return tasks.reduce((sum, t) => sum + passAtK(t.n, t.c, k), 0) / tasks.length;
-}
-
-/** Deterministic PRNG (mulberry32): the same seed gives the same bootstrap. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface PairedDifference {
@@ -54,7 +43,7 @@ export function pairedBootstrap(before: readonly number[], after: readonly numbe
   const confidence = options.confidence ?? 0.95;
   const diffs = after.map((a, i) => a - (before[i] ?? 0));
   const n = diffs.length;
-  const next = random(options.seed ?? 1);
+  const next = seededRandom(options.seed ?? 1);
   const means = new Float64Array(resamples);
   for (let r = 0; r < resamples; r += 1) {
     let sum = 0;

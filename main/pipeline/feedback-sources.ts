@@ -1,4 +1,5 @@
 import type { ExecutionResult } from '../../preload/contract.js';
+import { seededRandom } from '../random.js';
 
 /**
  * Automatic feedback sources, besides a person: written from the execution (LeTI-style) and the
@@ -51,18 +52,6 @@ export function executionFeedback(result: ExecutionResult, tests: readonly strin
   return parts.join('\n');
 }
 
-/** Deterministic PRNG (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * The shuffled-feedback control: gives each item the feedback of an item of another task (a
  * seeded derangement by task), so refinements that still improve show they ignore the feedback.
@@ -71,7 +60,7 @@ function random(seed: number): () => number {
 export function shuffledFeedbackIndices(taskIds: readonly string[], seed: number): number[] {
   const n = taskIds.length;
   if (new Set(taskIds).size < 2) throw new Error('the shuffled control needs feedback on at least two different tasks');
-  const next = random(seed);
+  const next = seededRandom(seed);
   for (let attempt = 0; attempt < 1000; attempt += 1) {
     const order = Array.from({ length: n }, (_, i) => i);
     for (let i = n - 1; i > 0; i -= 1) {

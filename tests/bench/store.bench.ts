@@ -15,24 +15,13 @@ import { fileURLToPath } from 'node:url';
 import { importTasks } from '../../main/datasets/import.js';
 import type { ExecutionRecord, NewSample } from '../../main/store/runs.js';
 import { Store } from '../../main/store/store.js';
+import { seededRandom } from '../../main/random.js';
 
 const TOTAL = Number(process.env.BENCH_SAMPLES ?? 100_000);
 const BATCH = 1000;
 const BASELINE_SAMPLES = 2000;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const mbpp = path.resolve(here, '..', '..', '..', 'shared', 'data', 'mbpp.jsonl');
-
-/** Deterministic PRNG (mulberry32) so every run writes the same rows. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Fixture {
   tasks: { id: number; solution: string; tests: string[] }[];
@@ -47,7 +36,7 @@ async function prepare(file: string): Promise<{ store: Store; runId: number; fix
     .prepare<[], { id: number; reference_solution: string; tests: string }>('SELECT id, reference_solution, tests FROM tasks ORDER BY id')
     .all()
     .map((t) => ({ id: t.id, solution: t.reference_solution, tests: JSON.parse(t.tests) as string[] }));
-  const random = rng(7);
+  const random = seededRandom(7);
   const hopeless = new Set(tasks.filter(() => random() < 0.3).map((t) => t.id));
   const { id: modelId } = store.models.add({
     name: 'bench', path: '/bench.gguf', sha256: 'b'.repeat(64), architecture: 'llama', quantization: 'Q8_0', sizeBytes: 1, hasChatTemplate: false,
@@ -98,7 +87,7 @@ type Mode = 'per-sample' | 'batched-full' | 'batched-normal';
 
 async function insertBench(dir: string, mode: Mode, count: number): Promise<{ store: Store; runId: number; seconds: number }> {
   const { store, runId, fixture } = await prepare(path.join(dir, `${mode}.sqlite`));
-  const random = rng(42);
+  const random = seededRandom(42);
   const start = performance.now();
   for (let i = 0; i < count; i += mode === 'per-sample' ? 1 : BATCH) {
     const n = mode === 'per-sample' ? 1 : Math.min(BATCH, count - i);

@@ -1,4 +1,5 @@
-import { EVENT_NAMES, REQUEST_NAMES, type BridgeApi, type Envelope } from '../../../preload/contract.js';
+import { buildBridge } from '../../../preload/bridge-shape.js';
+import type { BridgeApi, Envelope } from '../../../preload/contract.js';
 
 /**
  * The bridge in a browser (server mode): the same named requests and subscriptions as the
@@ -12,21 +13,20 @@ export function createWsBridge(url: string): BridgeApi {
   });
   let nextId = 1;
   const pending = new Map<number, (e: Envelope<unknown>) => void>();
-  const listeners = new Map<string, Set<(payload: unknown) => void>>();
   socket.addEventListener('message', (event: MessageEvent<string>) => {
     const message = JSON.parse(event.data) as { id?: number | null; envelope?: Envelope<unknown>; event?: string; payload?: unknown };
     if (typeof message.id === 'number' && message.envelope) {
       pending.get(message.id)?.(message.envelope);
       pending.delete(message.id);
     } else if (typeof message.event === 'string') {
-      for (const listener of listeners.get(message.event) ?? []) listener(message.payload);
+      deliver(message.event, message.payload);
     }
   });
   socket.addEventListener('close', () => {
     for (const resolve of pending.values()) resolve({ ok: false, error: { code: 'DISCONNECTED', message: 'the connection to ILF Studio closed', hint: 'reload the page' } });
     pending.clear();
   });
-  const requests = Object.fromEntries(REQUEST_NAMES.map((name) => [name, async (input?: unknown) => {
+  const { api, deliver } = buildBridge(async (name, input) => {
     try {
       await opened;
     } catch (e) {
@@ -40,17 +40,8 @@ export function createWsBridge(url: string): BridgeApi {
       pending.set(id, resolve);
       socket.send(JSON.stringify({ id, name, input }));
     });
-  }]));
-  const events = Object.fromEntries(EVENT_NAMES.map((name) => [name, (listener: (payload: unknown) => void) => {
-    const set = listeners.get(name) ?? new Set();
-    listeners.set(name, set);
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-    };
-  }]));
-  // Built from the contract's own name lists, so the keys are exactly BridgeApi's.
-  return { requests, events } as unknown as BridgeApi;
+  });
+  return api;
 }
 
 /** The API address of the server that served this page, with the page's access token. */
