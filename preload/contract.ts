@@ -190,6 +190,80 @@ export const RecommendedModel = z.object({
   note: z.string(),
 });
 
+// ---------- LoRA training ----------
+
+export const LORA_TARGET_MODULES = ['attn_q', 'attn_k', 'attn_v', 'attn_o', 'ffn_gate', 'ffn_up', 'ffn_down', 'output'] as const;
+
+/**
+ * The trainer's configuration; every field has a default. The same JSON goes to the native
+ * trainer, which checks it again. `batchSize` examples are packed into one context per optimizer
+ * step (later examples then see earlier ones, as in packed fine-tuning); 1 keeps them apart.
+ */
+export const TrainingConfig = z.object({
+  rank: z.number().int().min(1, 'rank must be at least 1').max(1024, 'rank must be at most 1024').default(8),
+  alpha: z.number().positive('alpha must be greater than 0').default(16),
+  targetModules: z.array(z.enum(LORA_TARGET_MODULES)).min(1, 'choose at least one target module')
+    .default(['attn_q', 'attn_k', 'attn_v', 'attn_o', 'ffn_gate', 'ffn_up', 'ffn_down']),
+  learningRate: z.number().positive('the learning rate must be greater than 0').max(1, 'the learning rate must be at most 1').default(2e-4),
+  lrSchedule: z.enum(['linear', 'constant']).default('linear'),
+  weightDecay: z.number().min(0).default(0),
+  epochs: z.number().int().min(1, 'epochs must be at least 1').max(10_000).default(3),
+  batchSize: z.number().int().min(1).max(256).default(1),
+  contextSize: z.number().int().min(16, 'contextSize must be at least 16 tokens').max(131_072).default(1024),
+  validationFraction: z.number().min(0).max(0.5, 'validationFraction must be at most 0.5').default(0.1),
+  seed: z.number().int().min(0).max(0xffffffff).default(42),
+  /** CPU threads; 0 = the machine's physical cores. */
+  threads: z.number().int().min(0).max(1024).default(0),
+  /** Optimizer steps between checkpoints (0 = only at epoch ends and on stop). */
+  checkpointEvery: z.number().int().min(0).default(50),
+  /** Layers on the GPU; -1 = all of them when there is a GPU. */
+  gpuLayers: z.number().int().min(-1).default(-1),
+});
+export type TrainingConfig = z.infer<typeof TrainingConfig>;
+
+export const TRAINING_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled', 'interrupted'] as const;
+
+export const TrainingRunInfo = z.object({
+  id: z.number().int(),
+  trainingSetId: z.number().int(),
+  baseModelId: z.number().int(),
+  baseAdapterId: z.number().int().nullable(),
+  adapterId: z.number().int().nullable(),
+  config: z.record(z.string(), z.unknown()),
+  status: z.enum(TRAINING_STATUSES),
+  step: z.number().int(),
+  totalSteps: z.number().int().nullable(),
+  error: z.string().nullable(),
+  logTail: z.string(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+});
+export type TrainingRunInfo = z.infer<typeof TrainingRunInfo>;
+
+export const TrainingMetricPoint = z.object({
+  phase: z.enum(['train', 'validation']),
+  step: z.number().int(),
+  epoch: z.number(),
+  loss: z.number(),
+  accuracy: z.number().nullable(),
+  tokensPerS: z.number().nullable(),
+});
+
+/** One progress message of a running training job (throttled for the renderer). */
+export const TrainingProgress = z.object({
+  runId: z.number().int(),
+  status: z.enum(TRAINING_STATUSES),
+  step: z.number().int(),
+  totalSteps: z.number().int().nullable(),
+  epoch: z.number(),
+  loss: z.number().nullable(),
+  validationLoss: z.number().nullable(),
+  tokensPerS: z.number().nullable(),
+  etaS: z.number().nullable(),
+});
+export type TrainingProgress = z.infer<typeof TrainingProgress>;
+
 // ---------- requests: renderer → main, one answer each ----------
 
 const TaskQuery = z.object({
@@ -238,6 +312,24 @@ export const requests = {
     }),
     output: z.array(FailureItem),
   },
+  /** Starts a LoRA fine-tune of a model on a training set in a child process; answers once it is under way. */
+  'training.start': {
+    input: z.object({
+      modelId: z.number().int().positive(),
+      trainingSetId: z.number().int().positive(),
+      config: TrainingConfig.prefault({}),
+    }),
+    output: TrainingRunInfo,
+  },
+  /** Graceful stop: the trainer finishes its batch and writes a checkpoint and a usable adapter. */
+  'training.stop': { input: z.object({ runId: z.number().int().positive() }), output: TrainingRunInfo },
+  /** Continues an interrupted, stopped or failed run from its last checkpoint. */
+  'training.resume': { input: z.object({ runId: z.number().int().positive() }), output: TrainingRunInfo },
+  'training.list': { input: z.undefined(), output: z.array(TrainingRunInfo) },
+  'training.get': {
+    input: z.object({ runId: z.number().int().positive() }),
+    output: z.object({ run: TrainingRunInfo, metrics: z.array(TrainingMetricPoint) }),
+  },
 } as const satisfies Record<string, { input: z.ZodType; output: z.ZodType }>;
 
 // ---------- events: main → renderer, pushed ----------
@@ -249,6 +341,7 @@ export const events = {
     bytesRead: z.number().int(),
     totalBytes: z.number().int(),
   }),
+  'training.progress': TrainingProgress,
 } as const satisfies Record<string, z.ZodType>;
 
 // ---------- derived types ----------

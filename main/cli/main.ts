@@ -12,6 +12,7 @@ import { sampleCommand } from './commands/sample.js';
 import { execGoldCommand } from './commands/sandbox.js';
 import { failuresCommand, testSamplesCommand } from './commands/pipeline.js';
 import { serveCommand } from './commands/serve.js';
+import { trainCommand } from './commands/train.js';
 import { makeCaller, progressPrinter, RequestFailed, UsageError, type CliIo, type CommandContext } from './context.js';
 
 export type { CliIo } from './context.js';
@@ -51,6 +52,12 @@ ILF loop:
                       run every untested sample of a sampling run in the sandbox (resumable)
   failures [--run RUN_ID] [--dataset NAME] [--split S] [--limit 50] [--json]
                       failing samples of tasks with no passing sample, newest first
+  train --model ID (--data FILE.jsonl | --training-set ID) [--out DIR] [--rank 8] [--alpha 16]
+        [--lr 2e-4] [--epochs 3] [--batch-size 1] [--context 1024] [--validation 0.1] [--seed 42]
+        [--targets attn_q,attn_k,...] [--schedule linear|constant] [--checkpoint-every 50] [--json]
+                      LoRA fine-tune on the GGUF itself; Ctrl-C stops with a usable adapter
+  train --resume RUN_ID | --list
+                      continue a stopped or interrupted run from its checkpoint; list runs
 Development:
   dev make-model --out FILE [--params 20M] [--adapter-out FILE] [--rank 8] [--seed N] [--chat]
                       write a generated GGUF model (random weights) and optionally a matching adapter
@@ -77,6 +84,7 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<number>> = {
   serve: serveCommand,
   'test-samples': testSamplesCommand,
   failures: failuresCommand,
+  train: trainCommand,
 };
 
 const GPU_CHOICES: readonly ComputeBackend[] = ['auto', 'cuda', 'vulkan', 'metal', 'cpu'];
@@ -118,6 +126,19 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         run: { type: 'string' },
         port: { type: 'string' },
         token: { type: 'string' },
+        data: { type: 'string' },
+        'training-set': { type: 'string' },
+        alpha: { type: 'string' },
+        lr: { type: 'string' },
+        epochs: { type: 'string' },
+        'batch-size': { type: 'string' },
+        context: { type: 'string' },
+        validation: { type: 'string' },
+        targets: { type: 'string' },
+        schedule: { type: 'string' },
+        'weight-decay': { type: 'string' },
+        'checkpoint-every': { type: 'string' },
+        list: { type: 'boolean', default: false },
         chat: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },

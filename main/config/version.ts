@@ -29,3 +29,8 @@ export function appVersion(): string {
 export function rendererDistDir(): string {
   return path.join(packageRoot().dir, 'dist', 'renderer');
 }
+
+/** The folder of our package.json (inside app.asar when packaged). */
+export function packageDir(): string {
+  return packageRoot().dir;
+}

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { DatasetFormat, ImportReport } from '../../preload/contract.js';
 import { AppError } from '../errors.js';
 import type { Store } from '../store/store.js';
-import { readJsonl, type JsonlProgress } from './jsonl.js';
+import { BadLines, readJsonl, type JsonlProgress } from './jsonl.js';
 import { parseTaskLine } from './formats.js';
 import type { TaskRecord } from './task-record.js';
 
@@ -16,8 +16,6 @@ export interface ImportOptions {
   onProgress?: ((p: JsonlProgress) => void) | undefined;
 }
 
-/** How many bad lines an error lists before it says "and N more". */
-const MAX_LISTED_ERRORS = 20;
 
 export function defaultDatasetName(file: string, format: DatasetFormat): string {
   if (format !== 'jsonl') return format;
@@ -45,12 +43,8 @@ export async function importTasks(store: Store, file: string, options: ImportOpt
   const absolute = path.resolve(file);
   const tasks: TaskRecord[] = [];
   const firstLineOf = new Map<string, number>();
-  const errors: string[] = [];
-  let errorCount = 0;
-  const bad = (lineNo: number, reason: string): void => {
-    errorCount += 1;
-    if (errors.length < MAX_LISTED_ERRORS) errors.push(`line ${lineNo}: ${reason}`);
-  };
+  const badLines = new BadLines();
+  const bad = badLines.add;
 
   const lines = readJsonl(absolute, { signal: options.signal, onProgress: options.onProgress, onBadLine: bad });
   let next = await lines.next();
@@ -69,13 +63,8 @@ export async function importTasks(store: Store, file: string, options: ImportOpt
   }
   const summary = next.value;
 
-  if (errorCount > 0) {
-    const more = errorCount > errors.length ? [`… and ${errorCount - errors.length} more`] : [];
-    throw new AppError('INVALID_LINES',
-      `${file}: ${errorCount} malformed ${errorCount === 1 ? 'line' : 'lines'} (first: ${errors[0]}); nothing was imported`,
-      `fix the listed lines and import again${format === 'jsonl' ? ' (the JSONL task format is in the README)' : ''}`,
-      [...errors, ...more]);
-  }
+  badLines.throwIfAny(file, 'nothing was imported',
+    `fix the listed lines and import again${format === 'jsonl' ? ' (the JSONL task format is in the README)' : ''}`);
   if (tasks.length === 0) {
     throw new AppError('EMPTY_FILE', `${file} has no tasks`, 'the file is empty; give a JSONL file with one task per line');
   }

@@ -30,6 +30,32 @@ export interface JsonlSummary {
 
 const SNIFF_BYTES = 8192;
 
+/** How many bad lines an error lists before it says "and N more". */
+const MAX_LISTED_ERRORS = 20;
+
+/**
+ * Collects every malformed line of a file so the person sees all problems at once, then fails
+ * with one error that lists the first of them.
+ */
+export class BadLines {
+  private readonly listed: string[] = [];
+  private count = 0;
+
+  readonly add = (lineNo: number, reason: string): void => {
+    this.count += 1;
+    if (this.listed.length < MAX_LISTED_ERRORS) this.listed.push(`line ${lineNo}: ${reason}`);
+  };
+
+  /** `consequence` says what did not happen ("nothing was imported"). */
+  throwIfAny(file: string, consequence: string, hint: string): void {
+    if (this.count === 0) return;
+    const more = this.count > this.listed.length ? [`… and ${this.count - this.listed.length} more`] : [];
+    throw new AppError('INVALID_LINES',
+      `${file}: ${this.count} malformed ${this.count === 1 ? 'line' : 'lines'} (first: ${this.listed[0]}); ${consequence}`,
+      hint, [...this.listed, ...more]);
+  }
+}
+
 function preview(text: string): string {
   const oneLine = text.replace(/\s+/g, ' ').trim();
   return oneLine.length > 40 ? `${oneLine.slice(0, 40)}…` : oneLine;

@@ -9,6 +9,7 @@ import { RECOMMENDED_MODELS } from '../models/recommended.js';
 import { addLocalModel } from '../models/registry.js';
 import type { LlamaRuntime } from '../models/runtime.js';
 import type { ModelRow } from '../store/models.js';
+import { TrainingJobs } from '../training/jobs.js';
 
 export interface ServiceContext {
   store: Store;
@@ -24,6 +25,14 @@ const modelInfo = (m: ModelRow): ModelInfo => ({ ...m, trainable: isTrainable(m.
 /** The app's services, one per request of the contract; the same for Electron, server mode and tests. */
 export function createHandlers(ctx: ServiceContext): Handlers {
   const { store } = ctx;
+  // One job runner per service layer (one per app, server or CLI): one training run at a time.
+  let jobs: TrainingJobs | undefined;
+  const training = (): TrainingJobs =>
+    (jobs ??= new TrainingJobs({
+      store, dataDir: ctx.dataDir, runtime: ctx.runtime, onProgress: (p) => ctx.emit('training.progress', p),
+      // Training takes the memory (VRAM or RAM) the loaded inference models hold: free them first.
+      releaseInference: () => ctx.runtime().dispose(),
+    }));
   return {
     'app.info': () => ({
       version: ctx.version,
@@ -56,5 +65,10 @@ export function createHandlers(ctx: ServiceContext): Handlers {
       if (!task) throw new AppError('NOT_FOUND', `no task ${p.taskId} in dataset "${p.dataset}"`, 'list the tasks with `ilf tasks`');
       return task;
     },
+    'training.start': (p) => training().start(p),
+    'training.stop': (p) => training().stop(p.runId),
+    'training.resume': (p) => training().resume(p.runId),
+    'training.list': () => training().list(),
+    'training.get': (p) => ({ run: training().get(p.runId), metrics: store.training.metrics(p.runId) }),
   };
 }

@@ -4,6 +4,7 @@ import { Catalog } from './catalog.js';
 import { Runs } from './runs.js';
 import { FeedbackLineage } from './feedback.js';
 import { Models } from './models.js';
+import { TrainingRuns } from './training.js';
 import { schemaVersion } from './migration.js';
 
 /** The app's one store: a SQLite file and the repositories over it. Owned by whoever opened it. */
@@ -12,6 +13,7 @@ export class Store implements Disposable {
   readonly runs: Runs;
   readonly lineage: FeedbackLineage;
   readonly models: Models;
+  readonly training: TrainingRuns;
   private closed = false;
 
   private constructor(readonly db: Database, readonly file: string) {
@@ -19,6 +21,7 @@ export class Store implements Disposable {
     this.runs = new Runs(db);
     this.lineage = new FeedbackLineage(db);
     this.models = new Models(db);
+    this.training = new TrainingRuns(db);
   }
 
   static open(file: string, options: OpenDatabaseOptions = {}): Store {

@@ -22,11 +22,13 @@ interface AcceptedRow {
 }
 
 /**
- * The target a model should produce after the prompt: the accepted program, or for a completion
- * prompt that already contains the code prefix (HumanEval), what follows that prefix.
+ * The target a model should produce after the prompt: for a chat prompt, a reply with the program
+ * in one fenced code block (what the prompt asks for and what sampling extracts); for a completion
+ * prompt, the program, or what follows the code prefix when the prompt already contains it (HumanEval).
  */
 export function trainingTarget(program: string, format: PromptFormat, codePrefix: string | null): string {
-  if (format === 'completion' && codePrefix !== null && program.startsWith(codePrefix)) return program.slice(codePrefix.length);
+  if (format === 'chat') return `\`\`\`python\n${program.replace(/\s+$/, '')}\n\`\`\``;
+  if (codePrefix !== null && program.startsWith(codePrefix)) return program.slice(codePrefix.length);
   return program;
 }
 

@@ -11,17 +11,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { importTasks } from '../../main/datasets/import.js';
 import type { ExecutionRecord, NewSample } from '../../main/store/runs.js';
 import { Store } from '../../main/store/store.js';
 import { seededRandom } from '../../main/random.js';
+import { sharedData } from '../helpers/shared-data.js';
 
 const TOTAL = Number(process.env.BENCH_SAMPLES ?? 100_000);
 const BATCH = 1000;
 const BASELINE_SAMPLES = 2000;
-const here = path.dirname(fileURLToPath(import.meta.url));
-const mbpp = path.resolve(here, '..', '..', '..', 'shared', 'data', 'mbpp.jsonl');
+const mbpp = sharedData('mbpp.jsonl');
 
 interface Fixture {
   tasks: { id: number; solution: string; tests: string[] }[];
@@ -127,7 +126,6 @@ function timeIt(fn: () => unknown, repeats: number): { first: number; median: nu
 }
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(mbpp)) throw new Error(`${mbpp} is missing: the bench reads ../shared/data beside the repository`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ilf-bench-store-'));
   const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
   console.log(`bench:store — ${fmt(TOTAL)} samples + executions over 974 MBPP tasks, ${os.cpus().length} cores, SQLite file in ${dir}`);

@@ -1,17 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** ../shared/data beside the clone: read there, never copied into the project. */
-export function sharedData(file: string): string {
-  const full = path.resolve(repoRoot, '..', 'shared', 'data', file);
-  if (!fs.existsSync(full)) throw new Error(`${full} is missing: tests expect ../shared/data beside the repository`);
-  return full;
-}
+export { repoRoot, sharedData } from './shared-data.js';
 
 const created: string[] = [];
 afterEach(() => {

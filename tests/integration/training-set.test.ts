@@ -63,6 +63,6 @@ describe('training set builder', () => {
   it('takes the part after a code prefix only when the program starts with it', () => {
     expect(trainingTarget('def f():\n    return 1\n', 'completion', 'def f():\n')).toBe('    return 1\n');
     expect(trainingTarget('x = 1\n', 'completion', 'def f():\n')).toBe('x = 1\n');
-    expect(trainingTarget('def f():\n    return 1\n', 'chat', 'def f():\n')).toBe('def f():\n    return 1\n');
+    expect(trainingTarget('def f():\n    return 1\n', 'chat', 'def f():\n')).toBe('```python\ndef f():\n    return 1\n```');
   });
 });

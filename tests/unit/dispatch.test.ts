@@ -17,6 +17,11 @@ function handlers(overrides: Partial<Handlers> = {}): Handlers {
     'models.recommended': () => [],
     'hardware.detect': () => { throw new Error('no llama.cpp in unit tests'); },
     'failures.list': () => [],
+    'training.start': () => { throw new AppError('BAD_INPUT', 'training set 1 is empty'); },
+    'training.stop': () => { throw new AppError('NOT_FOUND', 'no training run 1'); },
+    'training.resume': () => { throw new AppError('NOT_FOUND', 'no training run 1'); },
+    'training.list': () => [],
+    'training.get': () => { throw new AppError('NOT_FOUND', 'no training run 1'); },
     ...overrides,
   };
 }

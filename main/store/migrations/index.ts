@@ -1,6 +1,7 @@
 import type { Migration } from '../migration.js';
 import { lineage } from './0001-lineage.js';
 import { taskSearch } from './0002-task-search.js';
+import { trainingRuns } from './0003-training-runs.js';
 
 /** In version order; a new schema step is a new file added at the end, never an edit of an old one. */
-export const MIGRATIONS: readonly Migration[] = [lineage, taskSearch];
+export const MIGRATIONS: readonly Migration[] = [lineage, taskSearch, trainingRuns];

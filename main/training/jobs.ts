@@ -1,0 +1,291 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { TrainingConfig, type TrainingProgress, type TrainingRunInfo } from '../../preload/contract.js';
+import { describeIssues } from '../datasets/task-record.js';
+import { AppError } from '../errors.js';
+import { isTrainable, TRAINABLE_QUANTIZATIONS } from '../models/quantization.js';
+import { addAdapter } from '../models/registry.js';
+import { physicalCores, type LlamaRuntime } from '../models/runtime.js';
+import type { Store } from '../store/store.js';
+import type { TrainingRunRow } from '../store/training.js';
+import { tokenizeExample, trainingSetExamples } from './examples.js';
+import { trainerBinary } from './trainer-binary.js';
+import { TRAINER_EXIT, TrainerProcess, type TrainerEvent } from './trainer-process.js';
+
+export interface TrainingJobsOptions {
+  store: Store;
+  dataDir: string;
+  /** For tokenizing the examples exactly as sampling does (a vocabulary-only load). */
+  runtime: () => LlamaRuntime;
+  /** Throttled progress for a UI or a terminal; the final state of a run is always delivered. */
+  onProgress?: (p: TrainingProgress) => void;
+  /** Every trainer line, unthrottled. */
+  onEvent?: (runId: number, e: TrainerEvent) => void;
+  /** Frees the inference model before training takes the memory (GPU or RAM). */
+  releaseInference?: () => Promise<void>;
+  /** How long a graceful stop may take before the trainer is killed (default 60 s). */
+  stopTimeoutMs?: number;
+  progressIntervalMs?: number;
+  /** The trainer binary; default: see trainerBinary(). */
+  trainer?: string;
+}
+
+export interface StartTraining {
+  modelId: number;
+  trainingSetId: number;
+  config?: Partial<TrainingConfig>;
+  /** Where the run's files go (adapter.gguf, checkpoints/, data and config); default `<dataDir>/training/run-<id>`. */
+  outDir?: string;
+}
+
+interface Active {
+  runId: number;
+  trainer: TrainerProcess;
+  stopRequested: boolean;
+  finished: Promise<TrainingRunRow>;
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+const runFiles = (dir: string) => ({
+  dir,
+  data: path.join(dir, 'data.jsonl'),
+  config: path.join(dir, 'config.json'),
+  checkpoints: path.join(dir, 'checkpoints'),
+  adapter: path.join(dir, 'adapter.gguf'),
+  log: path.join(dir, 'trainer.log'),
+});
+
+/**
+ * Runs the native LoRA trainer as a child process, one run at a time (one device, one job), with
+ * its progress streamed into SQLite. A run survives the app: if the app goes away the trainer
+ * checkpoints and stops, the run shows as interrupted at the next start, and resume continues from
+ * the checkpoint. A finished run registers its adapter against the base model.
+ */
+export class TrainingJobs implements AsyncDisposable {
+  private active: Active | undefined;
+  private readonly store: Store;
+
+  constructor(private readonly options: TrainingJobsOptions) {
+    this.store = options.store;
+    this.store.training.interruptOrphans(isAlive);
+  }
+
+  /** Checks everything that can be checked before a run exists, then starts the trainer. */
+  async start(request: StartTraining): Promise<TrainingRunInfo> {
+    this.refuseWhileBusy();
+    const parsed = TrainingConfig.safeParse(request.config ?? {});
+    if (!parsed.success) throw new AppError('BAD_INPUT', `invalid training configuration: ${describeIssues(parsed.error)}`, 'fix the setting and start again');
+    const config = { ...parsed.data, threads: parsed.data.threads === 0 ? physicalCores() : parsed.data.threads };
+    const model = this.store.models.get(request.modelId);
+    if (!model) throw new AppError('NOT_FOUND', `no model with id ${request.modelId}`, 'list models with `ilf models list`');
+    if (!fs.existsSync(model.path)) {
+      throw new AppError('NOT_FOUND', `the file of model ${model.name} is missing: ${model.path}`, 'put the file back or add the model again');
+    }
+    if (!isTrainable(model.quantization)) {
+      throw new AppError('BAD_INPUT', `${model.name} is quantized as ${model.quantization}, which the trainer cannot train on (K- and I-quants have no backward pass)`,
+        `use a ${TRAINABLE_QUANTIZATIONS.join(', ')} GGUF of the same model`);
+    }
+    const examples = await trainingSetExamples(this.store, request.trainingSetId);
+    if (examples.length === 0) {
+      throw new AppError('BAD_INPUT', `training set ${request.trainingSetId} is empty`, 'accept some refinements and build the training set again');
+    }
+    const trainer = this.options.trainer ?? trainerBinary();
+
+    const runId = this.store.transaction(() => {
+      const id = this.store.training.create({ trainingSetId: request.trainingSetId, baseModelId: model.id, config, checkpointDir: '', adapterPath: '' });
+      const files = runFiles(path.resolve(request.outDir ?? path.join(this.options.dataDir, 'training', `run-${id}`)));
+      this.store.training.setPaths(id, files.checkpoints, files.adapter);
+      return id;
+    });
+    const files = this.filesOf(runId);
+    try {
+      fs.mkdirSync(files.dir, { recursive: true });
+      await this.options.releaseInference?.();
+      const llama = await this.options.runtime().get();
+      const vocab = await llama.loadModel({ modelPath: model.path, vocabOnly: true });
+      try {
+        const lines = examples.map((e) => JSON.stringify(tokenizeExample(vocab, e)));
+        fs.writeFileSync(files.data, `${lines.join('\n')}\n`);
+      } finally {
+        await vocab.dispose();
+      }
+      fs.writeFileSync(files.config, `${JSON.stringify(config, null, 2)}\n`);
+    } catch (e) {
+      this.store.training.finish(runId, 'failed', { error: `preparing the run failed: ${(e as Error).message}` });
+      throw e;
+    }
+    return this.launch(runId, trainer, false);
+  }
+
+  /** Continues a run that was interrupted, stopped or failed: from its last checkpoint, else from the start. */
+  async resume(runId: number): Promise<TrainingRunInfo> {
+    this.refuseWhileBusy();
+    const run = this.store.training.get(runId);
+    if (!run) throw new AppError('NOT_FOUND', `no training run ${runId}`, 'list runs with `ilf train --list`');
+    if (run.status === 'completed') throw new AppError('BAD_INPUT', `training run ${runId} has already finished`, 'start a new run to train further');
+    const files = this.filesOf(runId);
+    if (!fs.existsSync(files.data) || !fs.existsSync(files.config)) {
+      throw new AppError('NOT_FOUND', `the files of training run ${runId} are gone from ${files.dir}`, 'start a new run');
+    }
+    await this.options.releaseInference?.();
+    const fromCheckpoint = fs.existsSync(path.join(files.checkpoints, 'latest.json'));
+    return this.launch(runId, this.options.trainer ?? trainerBinary(), fromCheckpoint);
+  }
+
+  /** Asks the running trainer to stop after its current batch; it still writes a checkpoint and an adapter. */
+  stop(runId: number): TrainingRunInfo {
+    const active = this.active;
+    if (!active || active.runId !== runId) {
+      const run = this.store.training.get(runId);
+      if (!run) throw new AppError('NOT_FOUND', `no training run ${runId}`);
+      return this.info(run);
+    }
+    active.stopRequested = true;
+    active.trainer.stop(this.options.stopTimeoutMs ?? 60_000);
+    return this.info(this.mustGet(runId));
+  }
+
+  /** Resolves when the run is no longer running (at once if it is not running here). */
+  async wait(runId: number): Promise<TrainingRunInfo> {
+    if (this.active?.runId === runId) return this.info(await this.active.finished);
+    return this.info(this.mustGet(runId));
+  }
+
+  get(runId: number): TrainingRunInfo {
+    return this.info(this.mustGet(runId));
+  }
+
+  list(): TrainingRunInfo[] {
+    return this.store.training.list().map((r) => this.info(r));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    const active = this.active;
+    if (!active) return;
+    this.stop(active.runId);
+    await active.finished;
+  }
+
+  private info(run: TrainingRunRow): TrainingRunInfo {
+    const adapter = this.store.models.adapters(run.baseModelId).find((a) => a.trainingRunId === run.id);
+    return {
+      id: run.id, trainingSetId: run.trainingSetId, baseModelId: run.baseModelId, baseAdapterId: run.baseAdapterId, adapterId: adapter?.id ?? null,
+      config: run.config, status: run.status, step: run.step, totalSteps: run.totalSteps, error: run.error, logTail: run.logTail,
+      createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: run.finishedAt,
+    };
+  }
+
+  private mustGet(runId: number): TrainingRunRow {
+    const run = this.store.training.get(runId);
+    if (!run) throw new AppError('NOT_FOUND', `no training run ${runId}`);
+    return run;
+  }
+
+  private filesOf(runId: number): ReturnType<typeof runFiles> {
+    const run = this.mustGet(runId);
+    return runFiles(path.dirname(run.checkpointDir ?? ''));
+  }
+
+  private refuseWhileBusy(): void {
+    if (this.active) {
+      throw new AppError('BAD_INPUT', `training run ${this.active.runId} is still running; one run trains at a time`, 'stop it or wait for it to finish');
+    }
+  }
+
+  private launch(runId: number, binary: string, resume: boolean): TrainingRunInfo {
+    const run = this.mustGet(runId);
+    const model = this.store.models.get(run.baseModelId);
+    if (!model) throw new AppError('NOT_FOUND', `the base model of run ${runId} is no longer registered`);
+    const files = this.filesOf(runId);
+    const log = fs.createWriteStream(files.log, { flags: 'a' });
+    let last: TrainingProgress = {
+      runId, status: 'running', step: run.step, totalSteps: run.totalSteps, epoch: 0, loss: null, validationLoss: null, tokensPerS: null, etaS: null,
+    };
+    const progress = this.throttledProgress();
+    const trainer = new TrainerProcess(binary, [
+      '--model', model.path, '--data', files.data, '--config', files.config, '--out', files.adapter, '--checkpoint-dir', files.checkpoints,
+      ...(resume ? ['--resume'] : []),
+    ], (e) => {
+      this.options.onEvent?.(runId, e);
+      if (e.phase === 'start') {
+        this.store.training.setTotalSteps(runId, e.total_steps);
+        last = { ...last, totalSteps: e.total_steps, step: e.resumed_from_step };
+      } else if (e.phase === 'train') {
+        this.store.training.recordMetric(runId, { phase: 'train', step: e.step, epoch: e.epoch, loss: e.loss, accuracy: e.accuracy, tokensPerS: e.tokens_per_s });
+        last = { ...last, step: e.step, epoch: e.epoch, loss: e.loss, tokensPerS: e.tokens_per_s, etaS: e.eta_s };
+      } else if (e.phase === 'validation') {
+        this.store.training.recordMetric(runId, { phase: 'validation', step: e.step, epoch: e.epoch, loss: e.loss, accuracy: null, tokensPerS: null });
+        last = { ...last, validationLoss: e.loss };
+      } else {
+        return;
+      }
+      progress.push(last);
+    }, { onLog: (chunk) => log.write(chunk) });
+    this.store.training.markRunning(runId, process.pid);
+    const active: Active = { runId, trainer, stopRequested: false, finished: Promise.resolve(run) };
+    active.finished = trainer.exited.then(async (exit) => {
+      log.end();
+      let status: 'completed' | 'failed' | 'cancelled';
+      let error: string | null = null;
+      if (exit.code === TRAINER_EXIT.done) {
+        try {
+          await addAdapter(this.store, files.adapter, model.id, { trainingRunId: runId, name: `${model.name} · run ${runId}` });
+          status = 'completed';
+        } catch (e) {
+          status = 'failed';
+          error = `the trainer finished but its adapter could not be registered: ${(e as Error).message}`;
+        }
+      } else if (exit.code === TRAINER_EXIT.stopped || (active.stopRequested && exit.signal === 'SIGKILL')) {
+        status = 'cancelled';
+        if (exit.signal) error = 'the trainer did not stop in time and was killed; resume continues from its last checkpoint';
+      } else {
+        status = 'failed';
+        error = exit.error ?? (exit.signal ? `the trainer was killed by ${exit.signal}` : `the trainer crashed (exit code ${exit.code ?? 'none'})`);
+      }
+      this.store.training.finish(runId, status, { error, logTail: exit.logTail.split('\n').slice(-40).join('\n') });
+      this.active = undefined;
+      progress.flush({ ...last, status });
+      return this.mustGet(runId);
+    });
+    this.active = active;
+    progress.push(last);
+    return this.info(this.mustGet(runId));
+  }
+
+  /** At most one progress message per interval (the latest wins); the final one always goes out. */
+  private throttledProgress(): { push: (p: TrainingProgress) => void; flush: (p: TrainingProgress) => void } {
+    const interval = this.options.progressIntervalMs ?? 250;
+    let pending: TrainingProgress | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let lastSent = 0;
+    const send = (): void => {
+      timer = undefined;
+      if (!pending) return;
+      lastSent = Date.now();
+      const p = pending;
+      pending = undefined;
+      this.options.onProgress?.(p);
+    };
+    return {
+      push: (p) => {
+        pending = p;
+        if (timer) return;
+        const wait = Math.max(0, lastSent + interval - Date.now());
+        timer = setTimeout(send, wait);
+      },
+      flush: (p) => {
+        clearTimeout(timer);
+        pending = p;
+        send();
+      },
+    };
+  }
+}

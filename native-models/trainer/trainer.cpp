@@ -1,0 +1,658 @@
+// ilf-trainer: trains a LoRA adapter directly on a GGUF model with the C API of the LoRA-training
+// llama.cpp fork that @qvac/fabric ships prebuilt. One process per training run; the app talks to it
+// through argv, a JSON config, JSON lines on stdout and "stop" lines on stdin (or SIGTERM).
+//
+// Output lines (one JSON object each, flushed):
+//   {"phase":"start", ...sizes}            once, before the first step
+//   {"phase":"train", step, epoch, loss, tokens_per_s, eta_s}
+//   {"phase":"validation", step, epoch, loss}
+//   {"phase":"checkpoint", step, path}
+//   {"phase":"done"|"stopped", step, adapter}
+//   {"phase":"error", message}              then exit 1 (2 for bad input)
+// Exit codes: 0 finished, 3 stopped on request (adapter written), 1 failure, 2 bad input.
+
+#include "ggml-backend.h"
+#include "ggml-opt.h"
+#include "llama.h"
+#include "nlohmann/json.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr int EXIT_STOPPED = 3;
+constexpr int EXIT_BAD_INPUT = 2;
+
+struct BadInput : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void emit(const json & line) {
+  // One write per line so a reader never sees half an object.
+  std::string s = line.dump() + "\n";
+  fwrite(s.data(), 1, s.size(), stdout);
+  fflush(stdout);
+}
+
+// ---- configuration ----------------------------------------------------------------------------
+
+struct Config {
+  int rank = 8;
+  float alpha = 16.0f;
+  std::vector<std::string> target_modules = {"attn_q", "attn_k", "attn_v", "attn_o", "ffn_gate", "ffn_up", "ffn_down"};
+  float learning_rate = 1e-4f;
+  float weight_decay = 0.0f;
+  int epochs = 3;
+  int batch_size = 1;          // examples per optimizer step, packed into one context
+  int context_size = 512;      // tokens per example slot
+  float validation_fraction = 0.0f;
+  uint32_t seed = 42;
+  int threads = 0;             // 0 = physical cores
+  int checkpoint_every = 50;   // optimizer steps; 0 = only at epoch ends and on stop
+  int gpu_layers = -1;         // -1 = all layers on a GPU when there is one
+  std::string lr_schedule = "linear";  // linear decay to 0 over the run, or constant
+};
+
+/** Physical cores (SMT siblings add nothing to matmul-bound work); the logical count where Linux cannot tell. */
+int physical_cores() {
+  const int logical = (int) std::max(1u, std::thread::hardware_concurrency());
+  std::ifstream info("/proc/cpuinfo");
+  std::string line, physical = "0";
+  std::vector<std::string> cores;
+  while (std::getline(info, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, colon);
+    key.erase(key.find_last_not_of(" \t") + 1);
+    const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+    if (key == "physical id") physical = value;
+    if (key == "core id" && std::find(cores.begin(), cores.end(), physical + ":" + value) == cores.end()) cores.push_back(physical + ":" + value);
+  }
+  return cores.empty() ? logical : std::min((int) cores.size(), logical);
+}
+
+uint32_t target_bit(const std::string & name) {
+  if (name == "attn_q") return LLAMA_LORA_TARGET_ATTN_Q;
+  if (name == "attn_k") return LLAMA_LORA_TARGET_ATTN_K;
+  if (name == "attn_v") return LLAMA_LORA_TARGET_ATTN_V;
+  if (name == "attn_o" || name == "attn_output") return LLAMA_LORA_TARGET_ATTN_O;
+  if (name == "ffn_gate") return LLAMA_LORA_TARGET_FFN_GATE;
+  if (name == "ffn_up") return LLAMA_LORA_TARGET_FFN_UP;
+  if (name == "ffn_down") return LLAMA_LORA_TARGET_FFN_DOWN;
+  if (name == "output") return LLAMA_LORA_TARGET_OUTPUT;
+  throw BadInput("unknown target module \"" + name + "\" (use attn_q, attn_k, attn_v, attn_o, ffn_gate, ffn_up, ffn_down, output)");
+}
+
+template <typename T>
+void read_field(const json & j, const char * key, T & out) {
+  if (!j.contains(key) || j[key].is_null()) return;
+  try {
+    out = j[key].get<T>();
+  } catch (const std::exception &) {
+    throw BadInput(std::string("config field ") + key + " has the wrong type");
+  }
+}
+
+Config read_config(const std::string & file) {
+  std::ifstream in(file);
+  if (!in) throw BadInput("cannot read config " + file);
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const std::exception & e) {
+    throw BadInput("config " + file + " is not JSON: " + e.what());
+  }
+  if (!j.is_object()) throw BadInput("config must be a JSON object");
+  Config c;
+  read_field(j, "rank", c.rank);
+  read_field(j, "alpha", c.alpha);
+  read_field(j, "targetModules", c.target_modules);
+  read_field(j, "learningRate", c.learning_rate);
+  read_field(j, "weightDecay", c.weight_decay);
+  read_field(j, "epochs", c.epochs);
+  read_field(j, "batchSize", c.batch_size);
+  read_field(j, "contextSize", c.context_size);
+  read_field(j, "validationFraction", c.validation_fraction);
+  read_field(j, "seed", c.seed);
+  read_field(j, "threads", c.threads);
+  read_field(j, "checkpointEvery", c.checkpoint_every);
+  read_field(j, "gpuLayers", c.gpu_layers);
+  read_field(j, "lrSchedule", c.lr_schedule);
+  if (c.lr_schedule != "linear" && c.lr_schedule != "constant") throw BadInput("lrSchedule must be \"linear\" or \"constant\"");
+  if (c.rank < 1 || c.rank > 1024) throw BadInput("rank must be 1–1024, got " + std::to_string(c.rank));
+  if (!(c.alpha > 0)) throw BadInput("alpha must be > 0");
+  if (!(c.learning_rate > 0)) throw BadInput("learningRate must be > 0");
+  if (c.weight_decay < 0) throw BadInput("weightDecay must be >= 0");
+  if (c.epochs < 1) throw BadInput("epochs must be >= 1");
+  if (c.batch_size < 1 || c.batch_size > 256) throw BadInput("batchSize must be 1–256");
+  if (c.context_size < 8 || c.context_size > 1 << 20) throw BadInput("contextSize must be >= 8");
+  if (c.validation_fraction < 0 || c.validation_fraction >= 1) throw BadInput("validationFraction must be in [0, 1)");
+  if (c.checkpoint_every < 0) throw BadInput("checkpointEvery must be >= 0");
+  if (c.target_modules.empty()) throw BadInput("targetModules is empty");
+  if (c.threads <= 0) c.threads = physical_cores();
+  return c;
+}
+
+// ---- training rows ------------------------------------------------------------------------------
+
+struct Example {
+  std::vector<llama_token> tokens;
+  size_t prompt_len;  // loss is taken on tokens[prompt_len..], never on the prompt
+};
+
+std::vector<llama_token> tokenize(const llama_vocab * vocab, const std::string & text, bool add_special) {
+  int n = -llama_tokenize(vocab, text.data(), (int32_t) text.size(), nullptr, 0, add_special, false);
+  std::vector<llama_token> out(std::max(n, 0));
+  if (n > 0 && llama_tokenize(vocab, text.data(), (int32_t) text.size(), out.data(), n, add_special, false) != n) {
+    throw std::runtime_error("tokenization failed");
+  }
+  return out;
+}
+
+std::vector<llama_token> token_array(const json & row, const char * key, int n_vocab, size_t line) {
+  if (!row[key].is_array()) throw BadInput("line " + std::to_string(line) + ": " + key + " must be an array of token ids");
+  std::vector<llama_token> out;
+  for (const auto & t : row[key]) {
+    if (!t.is_number_integer() || t.get<long long>() < 0 || t.get<long long>() >= n_vocab) {
+      throw BadInput("line " + std::to_string(line) + ": " + key + " holds a token id outside the model's vocabulary");
+    }
+    out.push_back(t.get<llama_token>());
+  }
+  return out;
+}
+
+/**
+ * Rows are {"prompt","completion"} text (tokenized here: BOS when the model wants one, EOS after the
+ * completion) or {"prompt_tokens","completion_tokens"} already tokenized by the caller, which lets
+ * the app use the exact prompt tokens it samples with (chat templates included).
+ */
+std::vector<Example> read_rows(const std::string & file, const llama_vocab * vocab, size_t & skipped_too_long, int max_tokens) {
+  std::ifstream in(file);
+  if (!in) throw BadInput("cannot read training set " + file);
+  const int n_vocab = llama_vocab_n_tokens(vocab);
+  std::vector<Example> out;
+  std::string text;
+  size_t line = 0;
+  skipped_too_long = 0;
+  while (std::getline(in, text)) {
+    ++line;
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    json row;
+    try {
+      row = json::parse(text);
+    } catch (const std::exception &) {
+      throw BadInput("line " + std::to_string(line) + " of " + file + " is not JSON");
+    }
+    Example ex;
+    std::vector<llama_token> completion;
+    if (row.is_object() && row.contains("prompt_tokens") && row.contains("completion_tokens")) {
+      ex.tokens = token_array(row, "prompt_tokens", n_vocab, line);
+      completion = token_array(row, "completion_tokens", n_vocab, line);
+    } else if (row.is_object() && row["prompt"].is_string() && row["completion"].is_string()) {
+      ex.tokens = tokenize(vocab, row["prompt"].get<std::string>(), true);
+      completion = tokenize(vocab, row["completion"].get<std::string>(), false);
+      completion.push_back(llama_vocab_eos(vocab));
+    } else {
+      throw BadInput("line " + std::to_string(line) + " of " + file +
+                     " needs {\"prompt\", \"completion\"} strings or {\"prompt_tokens\", \"completion_tokens\"} arrays");
+    }
+    if (completion.empty()) throw BadInput("line " + std::to_string(line) + ": the completion is empty");
+    ex.prompt_len = ex.tokens.size();
+    ex.tokens.insert(ex.tokens.end(), completion.begin(), completion.end());
+    if ((int) ex.tokens.size() > max_tokens) {
+      ++skipped_too_long;
+      continue;
+    }
+    out.push_back(std::move(ex));
+  }
+  return out;
+}
+
+// ---- the dataset as the fork wants it: one datapoint = one context of tokens, labels and masks -----
+
+struct Layout {
+  std::vector<size_t> train;       // example indices, in training order for the current epoch
+  std::vector<size_t> validation;  // fixed
+};
+
+int64_t datapoints_for(size_t examples, int batch) { return (int64_t) ((examples + batch - 1) / batch); }
+
+/** Writes the examples, `batch` per datapoint, into datapoints [first, first + count). */
+void fill(ggml_opt_dataset_t ds, const std::vector<Example> & examples, const std::vector<size_t> & order,
+          int64_t first, int ctx_slot, int batch, llama_token pad) {
+  const int64_t ne = (int64_t) ctx_slot * batch;
+  auto * data = (int32_t *) ggml_opt_dataset_data(ds)->data;
+  auto * labels = (int32_t *) ggml_opt_dataset_labels(ds)->data;
+  auto * masks = (int32_t *) ggml_opt_dataset_masks(ds)->data;
+  const int64_t count = datapoints_for(order.size(), batch);
+  for (int64_t d = 0; d < count; ++d) {
+    int32_t * tok = data + (first + d) * ne;
+    int32_t * lab = labels + (first + d) * ne;
+    int32_t * msk = masks + (first + d) * ne;
+    for (int s = 0; s < batch; ++s) {
+      // A short last group wraps around, so every slot holds a real example.
+      const Example & ex = examples[order[(d * batch + s) % order.size()]];
+      const int64_t base = (int64_t) s * ctx_slot;
+      for (int i = 0; i < ctx_slot; ++i) {
+        const bool real = (size_t) i < ex.tokens.size();
+        tok[base + i] = real ? ex.tokens[i] : pad;
+        const bool next_real = (size_t) (i + 1) < ex.tokens.size();
+        lab[base + i] = next_real ? ex.tokens[i + 1] : pad;
+        // Position i predicts token i+1: trained only when that token belongs to the completion.
+        msk[base + i] = (next_real && (size_t) (i + 1) >= ex.prompt_len) ? 1 : 0;
+      }
+    }
+  }
+}
+
+// ---- run state shared with the epoch callback (the fork's callback takes no user data) ---------
+
+std::atomic<bool> g_stop{false};
+
+struct Run {
+  llama_context * ctx = nullptr;
+  llama_model * model = nullptr;
+  llama_adapter_lora * adapter = nullptr;
+  Config cfg;
+  std::string checkpoint_dir;
+  json fingerprint;
+  int64_t steps_per_epoch = 0;
+  int64_t total_steps = 0;
+  int64_t step = 0;            // optimizer steps completed, over all epochs
+  int epoch = 0;
+  int64_t tokens_per_step = 0;
+  double loss_sum_prev = 0;
+  int64_t loss_n_prev = 0;
+  std::chrono::steady_clock::time_point t_start;
+  int64_t steps_at_start = 0;
+  bool stop_requested = false;
+  int64_t max_steps = 0;  // benchmark only: stop after this many steps of this invocation
+  std::string last_checkpoint;
+};
+Run * g_run = nullptr;
+
+void on_signal(int) { g_stop.store(true); }
+
+void watch_stdin(bool stop_on_eof) {
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (line == "stop") g_stop.store(true);
+  }
+  // The app keeps our stdin open; EOF means it went away, so stop cleanly and keep the checkpoint.
+  if (stop_on_eof) g_stop.store(true);
+}
+
+std::string step_dir(const std::string & root, int64_t step) {
+  char name[32];
+  snprintf(name, sizeof name, "step-%08lld", (long long) step);
+  return (fs::path(root) / name).string();
+}
+
+void write_json_atomic(const fs::path & file, const json & value) {
+  fs::path tmp = file;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << value.dump(2) << "\n";
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, file);
+}
+
+/** Adapter + optimizer state in a new folder, then `latest.json` points at it; older folders go. */
+void save_checkpoint(Run & r) {
+  if (r.checkpoint_dir.empty() || r.step == 0 || step_dir(r.checkpoint_dir, r.step) == r.last_checkpoint) return;
+  const std::string dir = step_dir(r.checkpoint_dir, r.step);
+  fs::remove_all(dir);
+  if (!llama_lora_save_checkpoint(r.adapter, dir.c_str(), r.model, r.ctx)) throw std::runtime_error("could not save a checkpoint to " + dir);
+  write_json_atomic(fs::path(r.checkpoint_dir) / "latest.json",
+                    {{"step", r.step}, {"dir", fs::path(dir).filename().string()}, {"fingerprint", r.fingerprint}});
+  if (!r.last_checkpoint.empty() && r.last_checkpoint != dir) fs::remove_all(r.last_checkpoint);
+  r.last_checkpoint = dir;
+  emit({{"phase", "checkpoint"}, {"step", r.step}, {"path", dir}});
+  fprintf(stderr, "ilf-trainer: checkpoint at step %lld\n", (long long) r.step);
+}
+
+double delta_loss(Run & r, ggml_opt_result_t result) {
+  double mean = 0, unc = 0;
+  int64_t n = 0;
+  ggml_opt_result_loss(result, &mean, &unc);
+  ggml_opt_result_ndata(result, &n);
+  const double sum = mean * (double) n;
+  const double d = n > r.loss_n_prev ? (sum - r.loss_sum_prev) / (double) (n - r.loss_n_prev) : mean;
+  r.loss_sum_prev = sum;
+  r.loss_n_prev = n;
+  return d;
+}
+
+void on_train_batch(bool train, ggml_opt_context_t, ggml_opt_dataset_t, ggml_opt_result_t result, int64_t ibatch, int64_t ibatch_max, int64_t) {
+  Run & r = *g_run;
+  if (!train) {
+    if (ibatch == ibatch_max) {
+      double mean = 0, unc = 0;
+      ggml_opt_result_loss(result, &mean, &unc);
+      emit({{"phase", "validation"}, {"step", r.step}, {"epoch", r.epoch + 1}, {"loss", mean}});
+    }
+    return;
+  }
+  // ibatch counts ubatches; one optimizer step spans `batch_size` of them.
+  if (ibatch % r.cfg.batch_size != 0) return;
+  const double loss = delta_loss(r, result);
+  double accuracy = 0, accuracy_unc = 0;
+  ggml_opt_result_accuracy(result, &accuracy, &accuracy_unc);  // over this epoch so far, target tokens only
+  r.step += 1;
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - r.t_start).count();
+  const int64_t done_here = r.step - r.steps_at_start;
+  const double per_step = elapsed / (double) std::max<int64_t>(done_here, 1);
+  emit({{"phase", "train"},
+        {"step", r.step},
+        {"total_steps", r.total_steps},
+        {"epoch", (double) r.step / (double) r.steps_per_epoch},
+        {"loss", loss},
+        {"accuracy", std::isfinite(accuracy) ? accuracy : 0.0},
+        {"tokens_per_s", elapsed > 0 ? (double) (done_here * r.tokens_per_step) / elapsed : 0.0},
+        {"eta_s", per_step * (double) (r.total_steps - r.step)}});
+  if (r.cfg.checkpoint_every > 0 && r.step % r.cfg.checkpoint_every == 0 && r.step < r.total_steps) save_checkpoint(r);
+  if (g_stop.load() || (r.max_steps > 0 && done_here >= r.max_steps)) {
+    r.stop_requested = true;
+    llama_opt_request_stop(r.ctx);
+  }
+}
+
+/** Called before every optimizer step; the schedule follows completed steps, so a resumed run continues it. */
+ggml_opt_optimizer_params optimizer_params(void * ud) {
+  const Run & r = *(const Run *) ud;
+  const Config & c = r.cfg;
+  ggml_opt_optimizer_params p = ggml_opt_get_default_optimizer_params(nullptr);
+  const double progress = r.total_steps > 0 ? (double) r.step / (double) r.total_steps : 0.0;
+  const float lr = c.lr_schedule == "linear" ? (float) (c.learning_rate * std::max(0.0, 1.0 - progress)) : c.learning_rate;
+  p.adamw.alpha = lr;
+  p.adamw.wd = c.weight_decay;
+  p.sgd.alpha = lr;
+  p.sgd.wd = c.weight_decay;
+  return p;
+}
+
+void log_to_stderr(ggml_log_level level, const char * text, void * verbose) {
+  if (level >= GGML_LOG_LEVEL_WARN || verbose != nullptr || level == GGML_LOG_LEVEL_CONT) fputs(text, stderr);
+}
+
+fs::path exe_dir() {
+  std::error_code ec;
+  fs::path p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::current_path() : p.parent_path();
+}
+
+// ---- peak measurement for the benchmark: one large F32 matmul on the CPU backend ---------------
+
+int bench_matmul(int n, int threads, int reps) {
+  ggml_backend_t cpu = ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr);
+  if (!cpu) throw std::runtime_error("no CPU backend");
+  ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(ggml_backend_get_device(cpu));
+  auto set_threads = (void (*)(ggml_backend_t, int)) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
+  if (set_threads) set_threads(cpu, threads);
+  ggml_init_params ip = {ggml_tensor_overhead() * 8 + ggml_graph_overhead(), nullptr, true};
+  ggml_context * gctx = ggml_init(ip);
+  ggml_tensor * a = ggml_new_tensor_2d(gctx, GGML_TYPE_F32, n, n);
+  ggml_tensor * b = ggml_new_tensor_2d(gctx, GGML_TYPE_F32, n, n);
+  ggml_tensor * c = ggml_mul_mat(gctx, a, b);
+  ggml_cgraph * gf = ggml_new_graph(gctx);
+  ggml_build_forward_expand(gf, c);
+  ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors(gctx, cpu);
+  std::vector<float> fill((size_t) n * n);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (auto & v : fill) v = u(rng);
+  ggml_backend_tensor_set(a, fill.data(), 0, fill.size() * sizeof(float));
+  ggml_backend_tensor_set(b, fill.data(), 0, fill.size() * sizeof(float));
+  ggml_backend_graph_compute(cpu, gf);  // warm-up
+  double best = 0;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    ggml_backend_graph_compute(cpu, gf);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, 2.0 * n * n * (double) n / s);
+  }
+  emit({{"phase", "matmul"}, {"n", n}, {"threads", threads}, {"flops", best}, {"backend", ggml_backend_name(cpu)}});
+  ggml_backend_buffer_free(buf);
+  ggml_free(gctx);
+  ggml_backend_free(cpu);
+  return 0;
+}
+
+struct Args {
+  std::string model, data, config, out, checkpoint_dir, backends;
+  bool resume = false, stop_on_eof = false, verbose = false;
+  bool skip_thread_warmup = false;  // benchmark baseline: the fork's default thread handling
+  int bench_n = 0, bench_threads = 0;
+  long long max_steps = 0;
+};
+
+Args parse_args(int argc, char ** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw BadInput(k + " needs a value");
+      return argv[++i];
+    };
+    if (k == "--model") a.model = value();
+    else if (k == "--data") a.data = value();
+    else if (k == "--config") a.config = value();
+    else if (k == "--out") a.out = value();
+    else if (k == "--checkpoint-dir") a.checkpoint_dir = value();
+    else if (k == "--backends") a.backends = value();
+    else if (k == "--resume") a.resume = true;
+    else if (k == "--stop-on-stdin-eof") a.stop_on_eof = true;
+    else if (k == "--verbose") a.verbose = true;
+    else if (k == "--max-steps") a.max_steps = std::stoll(value());
+    else if (k == "--skip-thread-warmup") a.skip_thread_warmup = true;
+    else if (k == "--bench-matmul") a.bench_n = std::stoi(value());
+    else if (k == "--threads") a.bench_threads = std::stoi(value());
+    else throw BadInput("unknown argument " + k);
+  }
+  if (a.bench_n == 0 && (a.model.empty() || a.data.empty() || a.config.empty() || a.out.empty())) {
+    throw BadInput("usage: ilf-trainer --model BASE.gguf --data TRAIN.jsonl --config CONFIG.json --out ADAPTER.gguf [--checkpoint-dir DIR] [--resume]");
+  }
+  return a;
+}
+
+int train(const Args & args) {
+  const Config cfg = read_config(args.config);
+  for (const auto & f : {args.model, args.data}) {
+    if (!fs::is_regular_file(f)) throw BadInput("no such file: " + f);
+  }
+  uint32_t targets = 0;
+  for (const auto & m : cfg.target_modules) targets |= target_bit(m);
+
+  llama_model_params mp = llama_model_default_params();
+  mp.load_mode = LLAMA_LOAD_MODE_NONE;  // read into memory: the fork trains on writable buffers
+  mp.n_gpu_layers = cfg.gpu_layers < 0 ? 999 : cfg.gpu_layers;
+  llama_model * model = llama_model_load_from_file(args.model.c_str(), mp);
+  if (!model) throw BadInput("llama.cpp could not load " + args.model + " (not a GGUF model it supports?)");
+  const llama_vocab * vocab = llama_model_get_vocab(model);
+
+  size_t skipped = 0;
+  std::vector<Example> examples = read_rows(args.data, vocab, skipped, cfg.context_size);
+  if (examples.empty()) {
+    throw BadInput(skipped > 0 ? "every row is longer than contextSize (" + std::to_string(cfg.context_size) + " tokens); raise it"
+                               : "the training set has no rows");
+  }
+
+  // Which examples validate is fixed by the seed; the training order is reshuffled every epoch.
+  std::vector<size_t> all(examples.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  std::mt19937 split_rng(cfg.seed);
+  std::shuffle(all.begin(), all.end(), split_rng);
+  size_t n_val = (size_t) (cfg.validation_fraction * (double) all.size() + 0.5);
+  if (n_val >= all.size()) n_val = all.size() - 1;
+  Layout layout;
+  layout.validation.assign(all.end() - (long) n_val, all.end());
+  layout.train.assign(all.begin(), all.end() - (long) n_val);
+  std::sort(layout.train.begin(), layout.train.end());
+
+  const int B = cfg.batch_size;
+  const int64_t n_train_dp = datapoints_for(layout.train.size(), B);
+  const int64_t n_val_dp = n_val == 0 ? 0 : datapoints_for(n_val, B);
+  const int64_t ne = (int64_t) cfg.context_size * B;
+
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = (uint32_t) ne;
+  cp.n_batch = (uint32_t) ne;
+  cp.n_ubatch = (uint32_t) cfg.context_size;  // one example per ubatch; gradients accumulate over the batch
+  cp.n_seq_max = 1;
+  cp.n_threads = cfg.threads;
+  cp.n_threads_batch = cfg.threads;
+  cp.type_k = GGML_TYPE_F32;
+  cp.type_v = GGML_TYPE_F32;
+  cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  cp.training = true;
+  llama_context * ctx = llama_init_from_model(model, cp);
+  if (!ctx) throw std::runtime_error("could not create a llama context of " + std::to_string(ne) + " tokens (out of memory?)");
+
+  Run r;
+  r.ctx = ctx;
+  r.model = model;
+  r.cfg = cfg;
+  r.checkpoint_dir = args.checkpoint_dir;
+  r.steps_per_epoch = n_train_dp;
+  r.total_steps = n_train_dp * cfg.epochs;
+  r.tokens_per_step = ne;
+  r.max_steps = args.max_steps;
+  r.fingerprint = {{"rank", cfg.rank}, {"alpha", cfg.alpha}, {"targets", targets}, {"batchSize", B},
+                   {"contextSize", cfg.context_size}, {"seed", cfg.seed}, {"examples", examples.size()},
+                   {"modelParams", llama_model_n_params(model)}};
+  g_run = &r;
+
+  // Resume: the adapter and optimizer state of the last checkpoint, if it was made for this run.
+  int64_t resume_step = 0;
+  std::string optimizer_state;
+  if (args.resume) {
+    const fs::path latest = fs::path(args.checkpoint_dir) / "latest.json";
+    if (args.checkpoint_dir.empty() || !fs::exists(latest)) throw BadInput("nothing to resume: no checkpoint in " + args.checkpoint_dir);
+    json meta = json::parse(std::ifstream(latest));
+    if (meta["fingerprint"] != r.fingerprint) {
+      throw BadInput("the checkpoint in " + args.checkpoint_dir + " was made with other settings or data; start a new run instead");
+    }
+    const fs::path dir = fs::path(args.checkpoint_dir) / meta["dir"].get<std::string>();
+    r.adapter = llama_adapter_lora_init(model, (dir / "model.gguf").string().c_str());
+    if (!r.adapter) throw std::runtime_error("could not load the checkpoint adapter " + (dir / "model.gguf").string());
+    float scale = 1.0f;
+    llama_set_adapters_lora(ctx, &r.adapter, 1, &scale);
+    optimizer_state = (dir / "optimizer.gguf").string();
+    resume_step = meta["step"].get<int64_t>();
+    r.last_checkpoint = dir.string();
+  } else {
+    llama_lora_training_params lp = {targets, cfg.rank, cfg.alpha, 0.0f, 0.02f, cfg.seed == 0 ? 1u : cfg.seed};
+    r.adapter = llama_lora_training_init(ctx, model, &lp);
+    if (!r.adapter) throw std::runtime_error("LoRA initialisation failed (do the target modules exist in this model?)");
+  }
+
+  // One decode before llama_opt_init: it makes the context hand its thread count to the CPU
+  // backend, which the training path otherwise leaves at ggml's default (4 busy threads; on a
+  // 2-core machine that was ~200× slower).
+  if (!args.skip_thread_warmup) {
+    llama_token t = examples[0].tokens[0];
+    llama_batch one = llama_batch_get_one(&t, 1);
+    if (llama_decode(ctx, one) != 0) throw std::runtime_error("warm-up decode failed");
+    llama_memory_clear(llama_get_memory(ctx), true);
+  }
+
+  llama_opt_params op = llama_opt_default_params();
+  op.param_filter = llama_opt_param_filter_lora;
+  op.get_opt_pars = optimizer_params;
+  op.get_opt_pars_ud = (void *) &r;
+  op.optimizer_type = GGML_OPT_OPTIMIZER_TYPE_ADAMW;
+  op.checkpoint_path = optimizer_state.empty() ? nullptr : optimizer_state.c_str();
+  op.load_optimizer_state = !optimizer_state.empty();
+  op.assistant_loss_only = true;
+  llama_opt_init(ctx, model, op);
+
+  ggml_opt_dataset_t ds = ggml_opt_dataset_init_with_masks(GGML_TYPE_I32, GGML_TYPE_I32, GGML_TYPE_I32, ne, ne, ne,
+                                                           n_train_dp + n_val_dp, 1);
+  const llama_token pad = llama_vocab_eos(vocab);
+  if (n_val_dp > 0) fill(ds, examples, layout.validation, n_train_dp, cfg.context_size, B, pad);
+
+  fprintf(stderr, "ilf-trainer: %s, %llu parameters, %d threads, context %lld, %s\n", args.model.c_str(),
+          (unsigned long long) llama_model_n_params(model), cfg.threads, (long long) ne, args.resume ? "resuming" : "new adapter");
+  size_t target_tokens = 0;
+  for (const auto & ex : examples) target_tokens += ex.tokens.size() - ex.prompt_len;
+  emit({{"phase", "start"}, {"examples", examples.size()}, {"train", layout.train.size()}, {"validation", n_val},
+        {"skipped_too_long", skipped}, {"target_tokens", target_tokens}, {"steps_per_epoch", r.steps_per_epoch},
+        {"total_steps", r.total_steps}, {"context", ne}, {"threads", cfg.threads}, {"resumed_from_step", resume_step},
+        {"model_params", llama_model_n_params(model)}});
+
+  r.step = resume_step;
+  r.steps_at_start = resume_step;
+  r.t_start = std::chrono::steady_clock::now();
+  ggml_opt_result_t res_train = ggml_opt_result_init();
+  ggml_opt_result_t res_val = ggml_opt_result_init();
+  for (int epoch = (int) (resume_step / n_train_dp); epoch < cfg.epochs && !r.stop_requested; ++epoch) {
+    r.epoch = epoch;
+    std::vector<size_t> order = layout.train;
+    std::mt19937 epoch_rng(cfg.seed + 7919u * (uint32_t) (epoch + 1));
+    std::shuffle(order.begin(), order.end(), epoch_rng);
+    fill(ds, examples, order, 0, cfg.context_size, B, pad);
+    const int64_t skip = epoch == resume_step / n_train_dp ? resume_step % n_train_dp : 0;
+    r.loss_sum_prev = 0;
+    r.loss_n_prev = 0;
+    // The fork resumes *after* the given datapoint index; -1 is a whole epoch.
+    llama_opt_epoch_resume(ctx, ds, res_train, res_val, n_train_dp, on_train_batch, on_train_batch, skip - 1);
+    ggml_opt_result_reset(res_train);
+    ggml_opt_result_reset(res_val);
+    if (!r.stop_requested && r.step < r.total_steps) save_checkpoint(r);
+  }
+  ggml_opt_result_free(res_train);
+  ggml_opt_result_free(res_val);
+
+  save_checkpoint(r);
+  const std::string tmp = args.out + ".tmp";
+  if (!llama_lora_save_adapter(r.adapter, tmp.c_str(), model)) throw std::runtime_error("could not write the adapter to " + tmp);
+  fs::rename(tmp, args.out);
+  emit({{"phase", r.stop_requested ? "stopped" : "done"}, {"step", r.step}, {"total_steps", r.total_steps}, {"adapter", args.out}});
+
+  ggml_opt_dataset_free(ds);
+  llama_free(ctx);
+  llama_model_free(model);
+  return r.stop_requested ? EXIT_STOPPED : 0;
+}
+
+}  // namespace
+
+int main(int argc, char ** argv) {
+  try {
+    const Args args = parse_args(argc, argv);
+    llama_log_set(log_to_stderr, args.verbose ? (void *) 1 : nullptr);
+    const std::string backends = args.backends.empty() ? (exe_dir() / "qvac__fabric").string() : args.backends;
+    ggml_backend_load_all_from_path(backends.c_str());
+    llama_backend_init();
+    if (args.bench_n > 0) return bench_matmul(args.bench_n, args.bench_threads > 0 ? args.bench_threads : 1, 5);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGINT, on_signal);
+    std::thread(watch_stdin, args.stop_on_eof).detach();
+    return train(args);
+  } catch (const BadInput & e) {
+    emit({{"phase", "error"}, {"kind", "bad_input"}, {"message", e.what()}});
+    return EXIT_BAD_INPUT;
+  } catch (const std::exception & e) {
+    emit({{"phase", "error"}, {"kind", "failure"}, {"message", e.what()}});
+    return 1;
+  }
+}
