@@ -285,6 +285,7 @@ struct Run {
   bool stop_requested = false;
   int64_t max_steps = 0;  // benchmark only: stop after this many steps of this invocation
   std::string last_checkpoint;
+  std::string callback_error;  // set inside the callback, thrown after the epoch returns
 };
 Run * g_run = nullptr;
 
@@ -369,8 +370,13 @@ void on_train_batch(bool train, ggml_opt_context_t, ggml_opt_dataset_t, ggml_opt
         {"accuracy", std::isfinite(accuracy) ? accuracy : 0.0},
         {"tokens_per_s", elapsed > 0 ? (double) (done_here * r.tokens_per_step) / elapsed : 0.0},
         {"eta_s", per_step * (double) (r.total_steps - r.step)}});
-  if (r.cfg.checkpoint_every > 0 && r.step % r.cfg.checkpoint_every == 0 && r.step < r.total_steps) save_checkpoint(r);
-  if (g_stop.load() || (r.max_steps > 0 && done_here >= r.max_steps)) {
+  // Exceptions must not unwind through the fork's frames (another C++ runtime): keep the message, stop, rethrow later.
+  try {
+    if (r.cfg.checkpoint_every > 0 && r.step % r.cfg.checkpoint_every == 0 && r.step < r.total_steps) save_checkpoint(r);
+  } catch (const std::exception & e) {
+    r.callback_error = e.what();
+  }
+  if (g_stop.load() || !r.callback_error.empty() || (r.max_steps > 0 && done_here >= r.max_steps)) {
     r.stop_requested = true;
     llama_opt_request_stop(r.ctx);
   }
@@ -615,6 +621,7 @@ int train(const Args & args) {
     r.loss_n_prev = 0;
     // The fork resumes *after* the given datapoint index; -1 is a whole epoch.
     llama_opt_epoch_resume(ctx, ds, res_train, res_val, n_train_dp, on_train_batch, on_train_batch, skip - 1);
+    if (!r.callback_error.empty()) throw std::runtime_error(r.callback_error);
     ggml_opt_result_reset(res_train);
     ggml_opt_result_reset(res_val);
     if (!r.stop_requested && r.step < r.total_steps) save_checkpoint(r);

@@ -224,6 +224,9 @@ describe('LoRA training on the GGUF itself', () => {
     await expect.poll(() => events.some((e) => e.phase === 'train'), { timeout: 20_000, interval: 5 }).toBe(true);
     const [pid] = trainerPids(started.id);
     expect(pid).toBeGreaterThan(0);
+    // One compute thread as configured (plus the stdin watcher): without the trainer's warm-up decode
+    // the fork's training path ran ggml's default of 4 busy threads (5 here), ~15-200× slower on 2 cores.
+    expect(fs.readdirSync(`/proc/${pid}/task`)).toHaveLength(2);
     process.kill(pid ?? 0, 'SIGSEGV');
     const run = await runner.wait(started.id);
     expect(run.status).toBe('failed');
