@@ -5,8 +5,9 @@ import { SERIAL_THREADPOOL_ENV, hasSerialThreadpool } from '../models/runtime.js
 import { runCli } from './main.js';
 
 const argv = process.argv.slice(2);
-// Sampling needs a one-thread libuv pool from process start (see runtime.ts): re-run with it.
-if (argv.includes('sample') && !hasSerialThreadpool()) {
+// Sampling needs a one-thread libuv pool from process start (see runtime.ts): commands that sample re-run with it.
+const SAMPLING_COMMANDS = ['sample', 'run', 'eval', 'refine'];
+if (argv.some((a) => SAMPLING_COMMANDS.includes(a)) && !hasSerialThreadpool()) {
   const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...argv], {
     stdio: 'inherit',
     env: { ...process.env, ...SERIAL_THREADPOOL_ENV },
@@ -15,6 +16,7 @@ if (argv.includes('sample') && !hasSerialThreadpool()) {
 } else {
   const interrupted = new AbortController();
   process.once('SIGINT', () => interrupted.abort());
+  process.once('SIGTERM', () => interrupted.abort());
   process.exitCode = await runCli(argv, {
     signal: interrupted.signal,
     stdout: (t) => process.stdout.write(t),

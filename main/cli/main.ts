@@ -13,6 +13,7 @@ import { execGoldCommand } from './commands/sandbox.js';
 import { failuresCommand, testSamplesCommand } from './commands/pipeline.js';
 import { serveCommand } from './commands/serve.js';
 import { trainCommand } from './commands/train.js';
+import { evalCommand, feedbackCommand, refineCommand, reviewCommand, runCommand } from './commands/loop.js';
 import { makeCaller, progressPrinter, RequestFailed, UsageError, type CliIo, type CommandContext } from './context.js';
 
 export type { CliIo } from './context.js';
@@ -58,6 +59,22 @@ ILF loop:
                       LoRA fine-tune on the GGUF itself; Ctrl-C stops with a usable adapter
   train --resume RUN_ID | --list
                       continue a stopped or interrupted run from its checkpoint; list runs
+  run --model ID --dataset NAME [--split train] [--eval-split test] [--limit N] [--n 30] [--feedback human|execution|model|shuffled-control]
+      [--critic ID] [--k 4] [--review human|auto] [--eval-n 10] [--epochs 3] [--lr 2e-4] [--json]
+                      one ILF round: sample → test → feedback → refine → review → train → evaluate;
+                      waits at human steps; --resume ID continues after them or after a crash;
+                      --next ID starts the next round from that round's adapter; --list
+  feedback add --sample ID (--text TEXT | --file F) [--author NAME]
+  feedback auto --run RUN_ID [--source execution|shuffled-control|model] [--critic ID]
+  refine --feedback ID[,ID…] --model ID [--adapter ID] [--k 4] [--few-shot 0]
+                      k refinements per feedback, each tested in the sandbox
+  review --refinement ID (--accept | --reject) [--edit FILE] [--reviewer NAME] [--note TEXT]
+                      accept (only passing programs; an edit is re-tested first) or reject
+  review --write FILE --feedback ID [--reviewer NAME]
+                      a refinement written by a person, tested
+  eval --model ID [--adapter ID] --dataset NAME [--split test] [--n 10] [--temperature 0.8] [--limit N] [--resume RUN]
+  eval --compare BEFORE,AFTER | --list
+                      pass@1/pass@10 (unbiased), paired difference with a bootstrap CI
 Development:
   dev make-model --out FILE [--params 20M] [--adapter-out FILE] [--rank 8] [--seed N] [--chat]
                       write a generated GGUF model (random weights) and optionally a matching adapter
@@ -85,6 +102,11 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<number>> = {
   'test-samples': testSamplesCommand,
   failures: failuresCommand,
   train: trainCommand,
+  run: runCommand,
+  feedback: feedbackCommand,
+  refine: refineCommand,
+  review: reviewCommand,
+  eval: evalCommand,
 };
 
 const GPU_CHOICES: readonly ComputeBackend[] = ['auto', 'cuda', 'vulkan', 'metal', 'cpu'];
@@ -139,6 +161,29 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         'weight-decay': { type: 'string' },
         'checkpoint-every': { type: 'string' },
         list: { type: 'boolean', default: false },
+        text: { type: 'string' },
+        file: { type: 'string' },
+        sample: { type: 'string' },
+        source: { type: 'string' },
+        critic: { type: 'string' },
+        feedback: { type: 'string' },
+        k: { type: 'string' },
+        'few-shot': { type: 'string' },
+        refinement: { type: 'string' },
+        accept: { type: 'boolean', default: false },
+        reject: { type: 'boolean', default: false },
+        edit: { type: 'string' },
+        write: { type: 'string' },
+        reviewer: { type: 'string' },
+        author: { type: 'string' },
+        note: { type: 'string' },
+        compare: { type: 'string' },
+        'eval-split': { type: 'string' },
+        'eval-limit': { type: 'string' },
+        'eval-n': { type: 'string' },
+        'eval-temperature': { type: 'string' },
+        review: { type: 'string' },
+        next: { type: 'string' },
         chat: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },

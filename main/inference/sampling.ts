@@ -62,7 +62,7 @@ const MAX_PARALLEL = 32;
 export async function runSampling(
   deps: { store: Store; runtime: LlamaRuntime },
   config: SamplingConfig,
-  options: { signal?: AbortSignal; onProgress?: (p: SamplingProgress) => void; resumeRunId?: number } = {},
+  options: { signal?: AbortSignal; onProgress?: (p: SamplingProgress) => void; resumeRunId?: number; onRun?: (runId: number) => void } = {},
 ): Promise<SamplingReport> {
   const { store, runtime } = deps;
   const model = store.models.get(config.modelId);
@@ -105,6 +105,7 @@ export async function runSampling(
     });
   }
   store.runs.setRunStatus(runId, 'running');
+  options.onRun?.(runId); // a caller that must resume after a crash records the id now
 
   const stored = store.runs.storedSampleIndices(runId);
   const parallel = Math.min(config.n, MAX_PARALLEL);

@@ -151,14 +151,45 @@ export class Runs {
    * a sandbox error is kept for the record but leaves the verdict alone.
    */
   recordSampleExecution(sampleId: number, e: ExecutionRecord): number {
-    const passedCount = e.testResults.filter((t) => t.outcome === 'passed').length;
-    const id = Number(
-      this.stmts.insertExecution.run(sampleId, null, null, e.status, e.errorKind, passedCount, e.testResults.length,
-        JSON.stringify(e.testResults), e.exceptionType ?? null, e.exceptionMessage ?? null, e.traceback ?? null,
-        e.stdout, e.stderr, e.outputTruncated ? 1 : 0, e.durationMs, e.backend, nowIso()).lastInsertRowid,
-    );
+    const id = this.insertExecution({ sampleId }, e);
     if (e.status !== 'sandbox_error') this.stmts.setVerdict.run(e.status === 'passed' ? 1 : 0, id, sampleId);
     return id;
+  }
+
+  /** Records a test of a refinement; a conclusive one sets the refinement's verdict (what review looks at). */
+  recordRefinementExecution(refinementId: number, e: ExecutionRecord): number {
+    const id = this.insertExecution({ refinementId }, e);
+    if (e.status !== 'sandbox_error') this.db.prepare('UPDATE refinements SET passed = ? WHERE id = ?').run(e.status === 'passed' ? 1 : 0, refinementId);
+    return id;
+  }
+
+  /** Records the test of a reviewer's edit, against the review that accepted it. */
+  recordReviewExecution(reviewId: number, e: ExecutionRecord): number {
+    return this.insertExecution({ reviewId }, e);
+  }
+
+  /** An execution as the sandbox returned it (the stored, capped version). */
+  execution(id: number): ExecutionRecord | undefined {
+    const r = this.db
+      .prepare<[number], {
+        status: ExecutionRecord['status']; error_kind: ExecutionRecord['errorKind']; test_results: string; exception_type: string | null;
+        exception_message: string | null; traceback: string | null; stdout: string; stderr: string; output_truncated: number; duration_ms: number; backend: string;
+      }>('SELECT * FROM executions WHERE id = ?')
+      .get(id);
+    return r && {
+      status: r.status, errorKind: r.error_kind, testResults: JSON.parse(r.test_results) as ExecutionRecord['testResults'],
+      exceptionType: r.exception_type, exceptionMessage: r.exception_message, traceback: r.traceback, stdout: r.stdout, stderr: r.stderr,
+      outputTruncated: r.output_truncated === 1, durationMs: r.duration_ms, backend: r.backend,
+    };
+  }
+
+  private insertExecution(subject: { sampleId?: number; refinementId?: number; reviewId?: number }, e: ExecutionRecord): number {
+    const passedCount = e.testResults.filter((t) => t.outcome === 'passed').length;
+    return Number(
+      this.stmts.insertExecution.run(subject.sampleId ?? null, subject.refinementId ?? null, subject.reviewId ?? null, e.status, e.errorKind,
+        passedCount, e.testResults.length, JSON.stringify(e.testResults), e.exceptionType ?? null, e.exceptionMessage ?? null,
+        e.traceback ?? null, e.stdout, e.stderr, e.outputTruncated ? 1 : 0, e.durationMs, e.backend, nowIso()).lastInsertRowid,
+    );
   }
 
   /**

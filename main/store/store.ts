@@ -5,6 +5,8 @@ import { Runs } from './runs.js';
 import { FeedbackLineage } from './feedback.js';
 import { Models } from './models.js';
 import { TrainingRuns } from './training.js';
+import { Evaluations } from './evaluations.js';
+import { PipelineRuns } from './pipeline.js';
 import { schemaVersion } from './migration.js';
 
 /** The app's one store: a SQLite file and the repositories over it. Owned by whoever opened it. */
@@ -14,6 +16,8 @@ export class Store implements Disposable {
   readonly lineage: FeedbackLineage;
   readonly models: Models;
   readonly training: TrainingRuns;
+  readonly evaluations: Evaluations;
+  readonly pipeline: PipelineRuns;
   private closed = false;
 
   private constructor(readonly db: Database, readonly file: string) {
@@ -22,6 +26,8 @@ export class Store implements Disposable {
     this.lineage = new FeedbackLineage(db);
     this.models = new Models(db);
     this.training = new TrainingRuns(db);
+    this.evaluations = new Evaluations(db);
+    this.pipeline = new PipelineRuns(db);
   }
 
   static open(file: string, options: OpenDatabaseOptions = {}): Store {

@@ -36,9 +36,10 @@ export function trainingTarget(program: string, format: PromptFormat, codePrefix
  * Builds a training set from every accepted review not yet in one: the task's prompt in the format
  * its sample was drawn with → the accepted (possibly edited) program. Rows keep their lineage.
  */
-export function buildTrainingSet(store: Store, name: string): { trainingSetId: number; rows: number } {
+export function buildTrainingSet(store: Store, name: string, options: { samplingRunId?: number } = {}): { trainingSetId: number; rows: number } {
+  const runFilter = options.samplingRunId ?? null;
   const accepted = store.db
-    .prepare<[], AcceptedRow>(
+    .prepare<[number | null, number | null], AcceptedRow>(
       `SELECT rv.id AS review_id, rv.edited_program, rf.id AS refinement_id, rf.program AS refined, f.id AS feedback_id, f.author,
               s.id AS sample_id, sr.prompt_format, t.id AS task_id, t.task_key, d.name AS dataset, t.text, t.example_test, t.code_prefix
        FROM reviews rv
@@ -49,9 +50,10 @@ export function buildTrainingSet(store: Store, name: string): { trainingSetId: n
        JOIN tasks t ON t.id = s.task_id
        JOIN datasets d ON d.id = t.dataset_id
        WHERE rv.decision = 'accepted' AND NOT EXISTS (SELECT 1 FROM training_examples te WHERE te.review_id = rv.id)
+         AND (? IS NULL OR s.run_id = ?)
        ORDER BY rv.id`,
     )
-    .all();
+    .all(runFilter, runFilter);
   if (accepted.length === 0) {
     throw new AppError('BAD_INPUT', 'there are no accepted refinements that are not in a training set already', 'review some refinements first (accept the good ones)');
   }

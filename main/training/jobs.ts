@@ -34,6 +34,8 @@ export interface StartTraining {
   modelId: number;
   trainingSetId: number;
   config?: Partial<TrainingConfig>;
+  /** Continue training this adapter of the model (a later ILF round) instead of a new one. */
+  baseAdapterId?: number | null;
   /** Where the run's files go (adapter.gguf, checkpoints/, data and config); default `<dataDir>/training/run-<id>`. */
   outDir?: string;
 }
@@ -93,6 +95,11 @@ export class TrainingJobs implements AsyncDisposable {
       throw new AppError('BAD_INPUT', `${model.name} is quantized as ${model.quantization}, which the trainer cannot train on (K- and I-quants have no backward pass)`,
         `use a ${TRAINABLE_QUANTIZATIONS.join(', ')} GGUF of the same model`);
     }
+    const baseAdapter = request.baseAdapterId == null ? undefined : this.store.models.adapter(request.baseAdapterId);
+    if (request.baseAdapterId != null && (!baseAdapter || baseAdapter.baseModelId !== model.id)) {
+      throw new AppError('BAD_INPUT', `adapter ${request.baseAdapterId} is not an adapter of ${model.name}`, 'continue from an adapter trained on the same base model');
+    }
+    if (baseAdapter && !fs.existsSync(baseAdapter.path)) throw new AppError('NOT_FOUND', `the file of adapter ${baseAdapter.id} is missing: ${baseAdapter.path}`);
     const examples = await trainingSetExamples(this.store, request.trainingSetId);
     if (examples.length === 0) {
       throw new AppError('BAD_INPUT', `training set ${request.trainingSetId} is empty`, 'accept some refinements and build the training set again');
@@ -100,7 +107,7 @@ export class TrainingJobs implements AsyncDisposable {
     const trainer = this.options.trainer ?? trainerBinary();
 
     const runId = this.store.transaction(() => {
-      const id = this.store.training.create({ trainingSetId: request.trainingSetId, baseModelId: model.id, config, checkpointDir: '', adapterPath: '' });
+      const id = this.store.training.create({ trainingSetId: request.trainingSetId, baseModelId: model.id, baseAdapterId: baseAdapter?.id ?? null, config, checkpointDir: '', adapterPath: '' });
       const files = runFiles(path.resolve(request.outDir ?? path.join(this.options.dataDir, 'training', `run-${id}`)));
       this.store.training.setPaths(id, files.checkpoints, files.adapter);
       return id;
@@ -205,6 +212,7 @@ export class TrainingJobs implements AsyncDisposable {
     const model = this.store.models.get(run.baseModelId);
     if (!model) throw new AppError('NOT_FOUND', `the base model of run ${runId} is no longer registered`);
     const files = this.filesOf(runId);
+    const initAdapter = run.baseAdapterId === null ? undefined : this.store.models.adapter(run.baseAdapterId);
     const log = fs.createWriteStream(files.log, { flags: 'a' });
     let last: TrainingProgress = {
       runId, status: 'running', step: run.step, totalSteps: run.totalSteps, epoch: 0, loss: null, validationLoss: null, tokensPerS: null, etaS: null,
@@ -212,7 +220,7 @@ export class TrainingJobs implements AsyncDisposable {
     const progress = this.throttledProgress();
     const trainer = new TrainerProcess(binary, [
       '--model', model.path, '--data', files.data, '--config', files.config, '--out', files.adapter, '--checkpoint-dir', files.checkpoints,
-      ...(resume ? ['--resume'] : []),
+      ...(resume ? ['--resume'] : initAdapter ? ['--init-adapter', initAdapter.path] : []),
     ], (e) => {
       this.options.onEvent?.(runId, e);
       if (e.phase === 'start') {

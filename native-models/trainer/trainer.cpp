@@ -444,7 +444,7 @@ int bench_matmul(int n, int threads, int reps) {
 }
 
 struct Args {
-  std::string model, data, config, out, checkpoint_dir, backends;
+  std::string model, data, config, out, checkpoint_dir, backends, init_adapter;
   bool resume = false, stop_on_eof = false, verbose = false;
   bool skip_thread_warmup = false;  // benchmark baseline: the fork's default thread handling
   int bench_n = 0, bench_threads = 0;
@@ -465,6 +465,7 @@ Args parse_args(int argc, char ** argv) {
     else if (k == "--out") a.out = value();
     else if (k == "--checkpoint-dir") a.checkpoint_dir = value();
     else if (k == "--backends") a.backends = value();
+    else if (k == "--init-adapter") a.init_adapter = value();
     else if (k == "--resume") a.resume = true;
     else if (k == "--stop-on-stdin-eof") a.stop_on_eof = true;
     else if (k == "--verbose") a.verbose = true;
@@ -565,6 +566,12 @@ int train(const Args & args) {
     optimizer_state = (dir / "optimizer.gguf").string();
     resume_step = meta["step"].get<int64_t>();
     r.last_checkpoint = dir.string();
+  } else if (!args.init_adapter.empty()) {
+    // A later round: keep training an adapter made before (its own rank and alpha).
+    r.adapter = llama_adapter_lora_init(model, args.init_adapter.c_str());
+    if (!r.adapter) throw BadInput("could not load the adapter " + args.init_adapter + " for this model");
+    float scale = 1.0f;
+    llama_set_adapters_lora(ctx, &r.adapter, 1, &scale);
   } else {
     llama_lora_training_params lp = {targets, cfg.rank, cfg.alpha, 0.0f, 0.02f, cfg.seed == 0 ? 1u : cfg.seed};
     r.adapter = llama_lora_training_init(ctx, model, &lp);
