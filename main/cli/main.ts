@@ -13,7 +13,7 @@ import { execGoldCommand } from './commands/sandbox.js';
 import { failuresCommand, testSamplesCommand } from './commands/pipeline.js';
 import { serveCommand } from './commands/serve.js';
 import { trainCommand } from './commands/train.js';
-import { evalCommand, feedbackCommand, refineCommand, reviewCommand, runCommand } from './commands/loop.js';
+import { evalCommand, exportCommand, feedbackCommand, importFeedbackCommand, refineCommand, reviewCommand, runCommand } from './commands/loop.js';
 import { makeCaller, progressPrinter, RequestFailed, UsageError, type CliIo, type CommandContext } from './context.js';
 
 export type { CliIo } from './context.js';
@@ -75,6 +75,12 @@ ILF loop:
   eval --model ID [--adapter ID] --dataset NAME [--split test] [--n 10] [--temperature 0.8] [--limit N] [--resume RUN]
   eval --compare BEFORE,AFTER | --list
                       pass@1/pass@10 (unbiased), paired difference with a bootstrap CI
+  export training-set --id N [--format messages|prompt-completion] --out FILE
+  export samples --run N --out FILE          human-eval / EvalPlus {task_id, completion} JSONL
+  export feedback [--run N] --out FILE       feedback with refinements, reviews and lineage
+  export evaluation --id N [--format json|csv] --out FILE
+  import-feedback FILE --dataset NAME [--map task_id=KEY,program=KEY,feedback=KEY,refinement=KEY,annotator=KEY] [--annotator NAME]
+                      annotations from JSONL; originals must fail and refinements pass in the sandbox
 Development:
   dev make-model --out FILE [--params 20M] [--adapter-out FILE] [--rank 8] [--seed N] [--chat]
                       write a generated GGUF model (random weights) and optionally a matching adapter
@@ -107,6 +113,8 @@ const COMMANDS: Record<string, (ctx: CommandContext) => Promise<number>> = {
   refine: refineCommand,
   review: reviewCommand,
   eval: evalCommand,
+  export: exportCommand,
+  'import-feedback': importFeedbackCommand,
 };
 
 const GPU_CHOICES: readonly ComputeBackend[] = ['auto', 'cuda', 'vulkan', 'metal', 'cpu'];
@@ -184,6 +192,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         'eval-temperature': { type: 'string' },
         review: { type: 'string' },
         next: { type: 'string' },
+        id: { type: 'string' },
+        map: { type: 'string' },
+        annotator: { type: 'string' },
         chat: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },

@@ -1,7 +1,6 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { buildPrompt, type PromptFormat } from '../datasets/prompt.js';
 import { AppError } from '../errors.js';
+import { writeFileAtomic } from '../files/atomic.js';
 import type { Store } from '../store/store.js';
 
 /** One training row and where it came from. */
@@ -98,8 +97,6 @@ export function exportLine(row: TrainingRow, format: ExportFormat): string {
 export async function exportTrainingSet(store: Store, trainingSetId: number, file: string, format: ExportFormat): Promise<number> {
   const rows = trainingRows(store, trainingSetId);
   if (rows.length === 0) throw new AppError('NOT_FOUND', `training set ${trainingSetId} is empty or does not exist`);
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  await fs.promises.writeFile(tmp, rows.map((r) => exportLine(r, format)).join('\n') + '\n');
-  await fs.promises.rename(tmp, file);
+  await writeFileAtomic(file, rows.map((r) => exportLine(r, format)).join('\n') + '\n');
   return rows.length;
 }

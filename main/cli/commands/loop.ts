@@ -1,6 +1,9 @@
 import fs from 'node:fs';
 import { compareEvaluations, evaluate, type Comparison } from '../../evaluation/evaluate.js';
 import { addHumanFeedback, automaticFeedback } from '../../pipeline/feedback-step.js';
+import { exportEvaluation, exportFeedback, exportSamples } from '../../pipeline/exports.js';
+import { FEEDBACK_FIELDS, importFeedback, type FeedbackField, type FieldMap } from '../../pipeline/import-feedback.js';
+import { exportTrainingSet } from '../../training/dataset.js';
 import { createLoop, parseLoopConfig, runLoop } from '../../pipeline/loop.js';
 import { refineAndTest } from '../../pipeline/refine-step.js';
 import { addHumanRefinement, reviewRefinement } from '../../pipeline/review.js';
@@ -187,4 +190,61 @@ export async function evalCommand(ctx: CommandContext): Promise<number> {
   ctx.io.stdout(json(ctx) ? `${JSON.stringify(report, null, 2)}\n`
     : `evaluation ${report.id}: ${Object.entries(report.passAtK).map(([k, v]) => `pass@${k} ${(100 * v).toFixed(1)}%`).join(', ')} over ${report.tasks.length} tasks (n=${report.n}, T=${report.temperature}, seed ${report.seed})\n`);
   return 0;
+}
+
+/**
+ * `ilf export KIND --out FILE`: training-set --id N [--format messages|prompt-completion],
+ * samples --run N (EvalPlus {task_id, completion}), feedback [--run N], evaluation --id N [--format json|csv].
+ */
+export async function exportCommand(ctx: CommandContext): Promise<number> {
+  const [kind] = ctx.args;
+  const out = stringOption(ctx, 'out');
+  if (out === undefined) throw new UsageError('export needs --out FILE');
+  const store = ctx.store();
+  const format = stringOption(ctx, 'format');
+  let rows: number;
+  switch (kind) {
+    case 'training-set': {
+      if (format !== undefined && format !== 'messages' && format !== 'prompt-completion') throw new UsageError('--format is messages or prompt-completion');
+      rows = await exportTrainingSet(store, requiredId(ctx, 'id', 'export training-set'), out, format ?? 'messages');
+      break;
+    }
+    case 'samples':
+      rows = await exportSamples(store, requiredId(ctx, 'run', 'export samples'), out);
+      break;
+    case 'feedback':
+      rows = await exportFeedback(store, out, optionalId(ctx, 'run') !== undefined ? { runId: optionalId(ctx, 'run') } : {});
+      break;
+    case 'evaluation': {
+      if (format !== undefined && format !== 'json' && format !== 'csv') throw new UsageError('--format is json or csv');
+      rows = await exportEvaluation(store, requiredId(ctx, 'id', 'export evaluation'), out, format ?? (out.endsWith('.csv') ? 'csv' : 'json'));
+      break;
+    }
+    default:
+      throw new UsageError(`unknown export "${kind ?? ''}"; use training-set, samples, feedback or evaluation`);
+  }
+  ctx.io.stdout(json(ctx) ? `${JSON.stringify({ file: out, rows })}\n` : `wrote ${rows} rows to ${out}\n`);
+  return 0;
+}
+
+/** `ilf import-feedback FILE --dataset NAME [--map task_id=FIELD,program=FIELD,…] [--annotator NAME]`. */
+export async function importFeedbackCommand(ctx: CommandContext): Promise<number> {
+  const [file] = ctx.args;
+  if (file === undefined) throw new UsageError('import-feedback needs a FILE');
+  const dataset = stringOption(ctx, 'dataset');
+  if (dataset === undefined) throw new UsageError('import-feedback needs --dataset NAME (the tasks the feedback is about)');
+  const mapping: FieldMap = {};
+  for (const pair of (stringOption(ctx, 'map') ?? '').split(',').filter(Boolean)) {
+    const [field, key] = pair.split('=');
+    if (!field || !key || !(FEEDBACK_FIELDS as readonly string[]).includes(field)) throw new UsageError(`--map takes FIELD=KEY pairs with FIELD one of ${FEEDBACK_FIELDS.join(', ')}; got "${pair}"`);
+    mapping[field as FeedbackField] = key;
+  }
+  const report = await withPool(ctx, async (pool) => importFeedback(ctx.store(), await pool(), file, {
+    dataset, mapping, ...(stringOption(ctx, 'annotator') ? { defaultAnnotator: stringOption(ctx, 'annotator') } : {}), ...signalOf(ctx),
+  }));
+  ctx.io.stdout(json(ctx) ? `${JSON.stringify(report, null, 2)}\n`
+    : `${report.imported} of ${report.rows} rows imported (${report.withRefinement} with a human refinement)${report.samplingRunId ? ` as run ${report.samplingRunId}` : ''}; ` +
+      `fields: ${Object.entries(report.fields).map(([f, k]) => `${f}←${k}`).join(', ')}\n` +
+      report.rejected.map((r) => `  line ${r.line}: ${r.reason}\n`).join(''));
+  return report.rejected.length > 0 && report.imported === 0 ? 1 : 0;
 }
