@@ -264,6 +264,89 @@ export const TrainingProgress = z.object({
 });
 export type TrainingProgress = z.infer<typeof TrainingProgress>;
 
+// ---------- the ILF loop ----------
+
+/** One round of ILF; the defaults are the paper's where it has one, smaller where it is about patience. */
+export const IlfRunConfig = z.object({
+  dataset: z.string().min(1),
+  /** Where failures are collected (paper: MBPP train, tasks 311–974). */
+  split: z.string().default('train'),
+  /** Held out for pass@k (paper: MBPP test, tasks 11–110). */
+  evalSplit: z.string().default('test'),
+  limit: z.number().int().min(1).optional(),
+  evalLimit: z.number().int().min(1).optional(),
+  n: z.number().int().min(1).max(1000).default(30),
+  temperature: z.number().min(0).max(5).default(0.8),
+  topP: z.number().gt(0).max(1).default(0.95),
+  maxTokens: z.number().int().min(1).max(8192).default(300),
+  seed: z.number().int().min(0).default(1),
+  promptFormat: z.enum(['completion', 'chat']).default('completion'),
+  /** human: the loop waits at the feedback step until people have written feedback. */
+  feedbackSource: z.enum(['human', 'execution', 'model', 'shuffled-control']).default('human'),
+  criticModelId: z.number().int().positive().optional(),
+  /** Refinements per feedback. */
+  k: z.number().int().min(1).max(64).default(4),
+  refineTemperature: z.number().min(0).max(5).default(0.8),
+  fewShot: z.number().int().min(0).max(8).default(0),
+  /** human: the loop waits at the review step until people have accepted refinements; auto: every passing refinement is accepted. */
+  review: z.enum(['human', 'auto']).default('human'),
+  training: TrainingConfig.partial().default({}),
+  evalN: z.number().int().min(1).max(1000).default(10),
+  evalTemperature: z.number().min(0).max(5).default(0.8),
+  ks: z.array(z.number().int().min(1)).default([1, 10]),
+});
+export type IlfRunConfig = z.infer<typeof IlfRunConfig>;
+
+export const PIPELINE_STEP_NAMES = ['sample', 'test', 'feedback', 'refine', 'review', 'train', 'evaluate', 'done'] as const;
+
+export const PipelineInfo = z.object({
+  id: z.number().int(),
+  round: z.number().int(),
+  previousId: z.number().int().nullable(),
+  modelId: z.number().int(),
+  adapterId: z.number().int().nullable(),
+  config: z.record(z.string(), z.unknown()),
+  step: z.enum(PIPELINE_STEP_NAMES),
+  status: z.enum(['running', 'waiting', 'completed', 'failed', 'cancelled']),
+  message: z.string().nullable(),
+  samplingRunId: z.number().int().nullable(),
+  trainingSetId: z.number().int().nullable(),
+  trainingRunId: z.number().int().nullable(),
+  resultAdapterId: z.number().int().nullable(),
+  evalBeforeRun: z.number().int().nullable(),
+  evalAfterRun: z.number().int().nullable(),
+  evalBeforeId: z.number().int().nullable(),
+  evalAfterId: z.number().int().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type PipelineInfo = z.infer<typeof PipelineInfo>;
+
+export const ComparisonInfo = z.object({
+  k: z.number().int(),
+  before: z.number(),
+  after: z.number(),
+  difference: z.object({ mean: z.number(), low: z.number(), high: z.number(), confidence: z.number(), resamples: z.number().int() }),
+  tasks: z.array(z.object({ taskKey: z.string(), before: z.number(), after: z.number() })),
+});
+export type ComparisonInfo = z.infer<typeof ComparisonInfo>;
+
+export const EvaluationInfo = z.object({
+  id: z.number().int(),
+  modelId: z.number().int(),
+  adapterId: z.number().int().nullable(),
+  samplingRunId: z.number().int(),
+  dataset: z.string(),
+  split: z.string(),
+  n: z.number().int(),
+  temperature: z.number(),
+  seed: z.number().int(),
+  passAtK: z.record(z.string(), z.number()),
+  createdAt: z.string(),
+});
+
+const AuthorName = z.string().trim().min(1, 'give your name: it is recorded as the author').max(100);
+
 // ---------- requests: renderer → main, one answer each ----------
 
 const TaskQuery = z.object({
@@ -326,6 +409,37 @@ export const requests = {
   /** Continues an interrupted, stopped or failed run from its last checkpoint. */
   'training.resume': { input: z.object({ runId: z.number().int().positive() }), output: TrainingRunInfo },
   'training.list': { input: z.undefined(), output: z.array(TrainingRunInfo) },
+  /** Starts an ILF round (or the next round after `previousId`); it runs in the background, reported by pipeline.progress. */
+  'pipeline.start': {
+    input: z.object({ modelId: z.number().int().positive(), config: IlfRunConfig, previousId: z.number().int().positive().optional() }),
+    output: PipelineInfo,
+  },
+  /** Continues a round that waits for people, was cancelled, failed, or was cut off by a crash. */
+  'pipeline.resume': { input: z.object({ pipelineId: z.number().int().positive() }), output: PipelineInfo },
+  'pipeline.cancel': { input: z.object({ pipelineId: z.number().int().positive() }), output: PipelineInfo },
+  'pipeline.list': { input: z.undefined(), output: z.array(PipelineInfo) },
+  'pipeline.get': {
+    input: z.object({ pipelineId: z.number().int().positive() }),
+    output: z.object({ pipeline: PipelineInfo, comparisons: z.array(ComparisonInfo) }),
+  },
+  /** A person's feedback on a failing sample. */
+  'feedback.add': {
+    input: z.object({ sampleId: z.number().int().positive(), author: AuthorName, text: z.string().trim().min(1, 'the feedback is empty').max(20_000) }),
+    output: z.object({ feedbackId: z.number().int() }),
+  },
+  /** Accept (a passing refinement, or an edit that is re-tested first) or reject a refinement. */
+  'refinements.review': {
+    input: z.object({
+      refinementId: z.number().int().positive(), reviewer: AuthorName, decision: z.enum(['accepted', 'rejected']),
+      editedProgram: z.string().max(100_000).nullable().optional(), note: z.string().max(5000).nullable().optional(),
+    }),
+    output: z.object({ reviewId: z.number().int(), decision: z.enum(['accepted', 'rejected']), execution: ExecutionResult.nullable() }),
+  },
+  'evaluations.list': { input: z.undefined(), output: z.array(EvaluationInfo) },
+  'evaluations.compare': {
+    input: z.object({ before: z.number().int().positive(), after: z.number().int().positive(), k: z.number().int().min(1).default(1) }),
+    output: ComparisonInfo,
+  },
   'training.get': {
     input: z.object({ runId: z.number().int().positive() }),
     output: z.object({ run: TrainingRunInfo, metrics: z.array(TrainingMetricPoint) }),
@@ -342,6 +456,7 @@ export const events = {
     totalBytes: z.number().int(),
   }),
   'training.progress': TrainingProgress,
+  'pipeline.progress': z.object({ pipelineId: z.number().int(), step: z.enum(PIPELINE_STEP_NAMES), text: z.string() }),
 } as const satisfies Record<string, z.ZodType>;
 
 // ---------- derived types ----------

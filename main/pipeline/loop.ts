@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { TrainingConfig } from '../../preload/contract.js';
+import { IlfRunConfig } from '../../preload/contract.js';
 import { describeIssues } from '../datasets/task-record.js';
 import { AppError } from '../errors.js';
 import { compareEvaluations, evaluate, type Comparison } from '../evaluation/evaluate.js';
@@ -14,36 +13,7 @@ import { automaticFeedback, feedbackCandidates } from './feedback-step.js';
 import { refineAndTest } from './refine-step.js';
 import { testSamplingRun } from './test-samples.js';
 
-/** One round of ILF; the defaults are the paper's where it has one, smaller where it is about patience. */
-export const LoopConfig = z.object({
-  dataset: z.string().min(1),
-  /** Where failures are collected (paper: MBPP train, tasks 311–974). */
-  split: z.string().default('train'),
-  /** Held out for pass@k (paper: MBPP test, tasks 11–110). */
-  evalSplit: z.string().default('test'),
-  limit: z.number().int().min(1).optional(),
-  evalLimit: z.number().int().min(1).optional(),
-  n: z.number().int().min(1).max(1000).default(30),
-  temperature: z.number().min(0).max(5).default(0.8),
-  topP: z.number().gt(0).max(1).default(0.95),
-  maxTokens: z.number().int().min(1).max(8192).default(300),
-  seed: z.number().int().min(0).default(1),
-  promptFormat: z.enum(['completion', 'chat']).default('completion'),
-  /** human: the loop waits at the feedback step until people have written feedback. */
-  feedbackSource: z.enum(['human', 'execution', 'model', 'shuffled-control']).default('human'),
-  criticModelId: z.number().int().positive().optional(),
-  /** Refinements per feedback. */
-  k: z.number().int().min(1).max(64).default(4),
-  refineTemperature: z.number().min(0).max(5).default(0.8),
-  fewShot: z.number().int().min(0).max(8).default(0),
-  /** human: the loop waits at the review step until people have accepted refinements; auto: every passing refinement is accepted. */
-  review: z.enum(['human', 'auto']).default('human'),
-  training: TrainingConfig.partial().default({}),
-  evalN: z.number().int().min(1).max(1000).default(10),
-  evalTemperature: z.number().min(0).max(5).default(0.8),
-  ks: z.array(z.number().int().min(1)).default([1, 10]),
-});
-export type LoopConfig = z.infer<typeof LoopConfig>;
+export type LoopConfig = IlfRunConfig;
 
 export interface LoopDeps {
   store: Store;
@@ -65,7 +35,7 @@ export interface LoopResult {
 }
 
 export function parseLoopConfig(input: unknown): LoopConfig {
-  const parsed = LoopConfig.safeParse(input);
+  const parsed = IlfRunConfig.safeParse(input);
   if (!parsed.success) throw new AppError('BAD_INPUT', `invalid ILF run configuration: ${describeIssues(parsed.error)}`, 'fix the setting and start again');
   return parsed.data;
 }

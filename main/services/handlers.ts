@@ -10,6 +10,12 @@ import { addLocalModel } from '../models/registry.js';
 import type { LlamaRuntime } from '../models/runtime.js';
 import type { ModelRow } from '../store/models.js';
 import { TrainingJobs } from '../training/jobs.js';
+import { compareEvaluations } from '../evaluation/evaluate.js';
+import { addHumanFeedback } from '../pipeline/feedback-step.js';
+import { reviewRefinement } from '../pipeline/review.js';
+import { PipelineService } from '../pipeline/service.js';
+import { SandboxPool } from '../sandbox/pool.js';
+import { openBackend } from '../sandbox/select.js';
 
 export interface ServiceContext {
   store: Store;
@@ -18,6 +24,8 @@ export interface ServiceContext {
   emit: Emit;
   /** The llama.cpp runtime, started on first use (hardware detection, model checks). */
   runtime: () => LlamaRuntime;
+  /** The sandbox pool; by default the best backend of the machine, opened on first use. */
+  sandbox?: () => Promise<SandboxPool>;
 }
 
 const modelInfo = (m: ModelRow): ModelInfo => ({ ...m, trainable: isTrainable(m.quantization) });
@@ -33,6 +41,14 @@ export function createHandlers(ctx: ServiceContext): Handlers {
       // Training takes the memory (VRAM or RAM) the loaded inference models hold: free them first.
       releaseInference: () => ctx.runtime().dispose(),
     }));
+  let pool: Promise<SandboxPool> | undefined;
+  const sandbox = ctx.sandbox ?? ((): Promise<SandboxPool> => (pool ??= openBackend('auto').then((b) => SandboxPool.create(b)).catch((e: unknown) => {
+    pool = undefined;
+    throw e;
+  })));
+  let loops: PipelineService | undefined;
+  const pipeline = (): PipelineService =>
+    (loops ??= new PipelineService({ store, runtime: ctx.runtime, pool: sandbox, training, onProgress: (p) => ctx.emit('pipeline.progress', p) }));
   return {
     'app.info': () => ({
       version: ctx.version,
@@ -70,5 +86,14 @@ export function createHandlers(ctx: ServiceContext): Handlers {
     'training.resume': (p) => training().resume(p.runId),
     'training.list': () => training().list(),
     'training.get': (p) => ({ run: training().get(p.runId), metrics: store.training.metrics(p.runId) }),
+    'pipeline.start': (p) => pipeline().start(p.modelId, p.config, p.previousId),
+    'pipeline.resume': (p) => pipeline().resume(p.pipelineId),
+    'pipeline.cancel': (p) => pipeline().cancel(p.pipelineId),
+    'pipeline.list': () => pipeline().list(),
+    'pipeline.get': (p) => pipeline().get(p.pipelineId),
+    'feedback.add': (p) => ({ feedbackId: addHumanFeedback(store, p) }),
+    'refinements.review': async (p) => reviewRefinement(store, await sandbox(), p),
+    'evaluations.list': () => store.evaluations.list(),
+    'evaluations.compare': (p) => compareEvaluations(store, p.before, p.after, p.k),
   };
 }

@@ -80,7 +80,15 @@ export class PipelineRuns {
   }
 
   setState(id: number, state: { step?: PipelineStep; status: PipelineStatus; message?: string | null }): void {
-    this.db.prepare('UPDATE pipeline_runs SET step = COALESCE(?, step), status = ?, message = ?, updated_at = ? WHERE id = ?')
-      .run(state.step ?? null, state.status, state.message ?? null, now(), id);
+    this.db.prepare('UPDATE pipeline_runs SET step = COALESCE(?, step), status = ?, message = ?, owner_pid = ?, updated_at = ? WHERE id = ?')
+      .run(state.step ?? null, state.status, state.message ?? null, state.status === 'running' ? process.pid : null, now(), id);
+  }
+
+  /** Rounds left `running` by a process that is gone: cancelled, with a note that resume continues them. */
+  interruptOrphans(isAlive: (pid: number) => boolean): number[] {
+    const orphans = this.db.prepare<[], { id: number; owner_pid: number | null }>(`SELECT id, owner_pid FROM pipeline_runs WHERE status = 'running'`).all()
+      .filter((r) => r.owner_pid === null || !isAlive(r.owner_pid)).map((r) => r.id);
+    for (const id of orphans) this.setState(id, { status: 'cancelled', message: 'interrupted: the process running it stopped; resume to continue' });
+    return orphans;
   }
 }

@@ -47,7 +47,7 @@ interface Active {
   finished: Promise<TrainingRunRow>;
 }
 
-const isAlive = (pid: number): boolean => {
+export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;

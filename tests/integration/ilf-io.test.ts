@@ -13,6 +13,8 @@ import { detectFields, importFeedback } from '../../main/pipeline/import-feedbac
 import { reviewRefinement } from '../../main/pipeline/review.js';
 import { testSamplingRun } from '../../main/pipeline/test-samples.js';
 import { SandboxPool } from '../../main/sandbox/pool.js';
+import { dispatch } from '../../main/services/dispatch.js';
+import { createHandlers } from '../../main/services/handlers.js';
 import { openBackend } from '../../main/sandbox/select.js';
 import { Store } from '../../main/store/store.js';
 import { buildTrainingSet, trainingRows } from '../../main/training/dataset.js';
@@ -157,4 +159,55 @@ describe('exports', () => {
     await exportEvaluation(store, evaluation.id, asCsv, 'csv');
     expect(fs.readFileSync(asCsv, 'utf8')).toBe('task_id,n,correct,pass@1\n502,2,0,0\n536,2,0,0\n847,2,0,0\n');
   }, 60_000);
+});
+
+describe('the loop through the contract (what the app and server mode call)', () => {
+  it('starts a round in the background, waits for a person, takes their feedback and reviewed edit, resumes to an adapter and a comparison', async () => {
+    const events: { step: string }[] = [];
+    const handlers = createHandlers({ store, dataDir: dir, version: 'test', runtime: () => runtime, sandbox: () => Promise.resolve(pool),
+      emit: (name, p) => { if (name === 'pipeline.progress') events.push(p as { step: string }); } });
+    const call = async (name: string, payload: unknown): Promise<unknown> => {
+      const r = await dispatch(handlers, name, payload);
+      if (!r.ok) throw new Error(`${name}: ${r.error.message}`);
+      return r.value;
+    };
+    const status = async (id: number): Promise<{ step: string; status: string; message: string | null }> =>
+      ((await call('pipeline.get', { pipelineId: id })) as { pipeline: { step: string; status: string; message: string | null } }).pipeline;
+
+    const bad = await dispatch(handlers, 'feedback.add', { sampleId: 1, author: ' ', text: 'x' });
+    expect(!bad.ok && bad.error).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/give your name/) });
+
+    const started = (await call('pipeline.start', { modelId, config: {
+      dataset: 'mbpp-few', split: 'train', evalSplit: 'train', n: 2, maxTokens: 24, k: 1, feedbackSource: 'execution', review: 'auto', seed: 11,
+      training: { epochs: 300, learningRate: 3e-4, contextSize: 256, validationFraction: 0, threads: 1, targetModules: ['attn_q', 'attn_k', 'attn_v', 'attn_o', 'ffn_gate', 'ffn_up', 'ffn_down', 'output'] },
+      evalN: 1, evalTemperature: 0, ks: [1],
+    } })) as { id: number };
+    const again = await dispatch(handlers, 'pipeline.start', { modelId, config: { dataset: 'mbpp-few' } });
+    expect(!again.ok && again.error.message).toMatch(/is running; one round runs at a time/);
+    await expect.poll(() => status(started.id), { timeout: 60_000, interval: 50 }).toMatchObject({ step: 'review', status: 'waiting' });
+    expect((await status(started.id)).message).toMatch(/no refinement passes its tests/);
+    expect(events.map((e) => e.step)).toEqual(expect.arrayContaining(['sample', 'test', 'feedback', 'refine', 'review']));
+
+    // A person: their own feedback on task 847, then the model's refinement of the execution feedback, edited and accepted.
+    const pipeline = (await call('pipeline.get', { pipelineId: started.id })) as { pipeline: { samplingRunId: number } };
+    const sample = feedbackCandidates(store, pipeline.pipeline.samplingRunId).find((c) => c.taskKey === '847');
+    expect(await call('feedback.add', { sampleId: sample?.sampleId, author: 'ada', text: 'Return a copy: xs[:].' })).toMatchObject({ feedbackId: expect.any(Number) });
+    const refinement = store.db.prepare<[number], { id: number }>(
+      `SELECT rf.id FROM refinements rf JOIN feedback f ON f.id = rf.feedback_id WHERE f.sample_id = ? AND f.source = 'execution'`).get(sample?.sampleId ?? 0);
+    const review = await call('refinements.review', { refinementId: refinement?.id, reviewer: 'ada', decision: 'accepted', editedProgram: gold.get('847') });
+    expect(review).toMatchObject({ decision: 'accepted', execution: { status: 'passed' } });
+
+    await call('pipeline.resume', { pipelineId: started.id });
+    await expect.poll(() => status(started.id), { timeout: 90_000, interval: 100 }).toMatchObject({ step: 'done', status: 'completed' });
+    const finished = (await call('pipeline.get', { pipelineId: started.id })) as { comparisons: { k: number; before: number; after: number }[] };
+    expect(finished.comparisons).toHaveLength(1);
+    expect(finished.comparisons[0]?.after).toBeGreaterThan(finished.comparisons[0]?.before ?? 1);
+    const evaluations = (await call('evaluations.list', undefined)) as { id: number }[];
+    expect(evaluations.length).toBeGreaterThanOrEqual(2);
+
+    // Cancel: a new round stops where it is and says so.
+    const next = (await call('pipeline.start', { modelId, config: { dataset: 'mbpp-few', split: 'train', n: 50, maxTokens: 64, feedbackSource: 'execution' } })) as { id: number };
+    await call('pipeline.cancel', { pipelineId: next.id });
+    await expect.poll(() => status(next.id), { timeout: 30_000, interval: 50 }).toMatchObject({ status: 'cancelled' });
+  }, 180_000);
 });

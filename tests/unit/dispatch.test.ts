@@ -22,6 +22,15 @@ function handlers(overrides: Partial<Handlers> = {}): Handlers {
     'training.resume': () => { throw new AppError('NOT_FOUND', 'no training run 1'); },
     'training.list': () => [],
     'training.get': () => { throw new AppError('NOT_FOUND', 'no training run 1'); },
+    'pipeline.start': () => { throw new AppError('NOT_FOUND', 'no model with id 1'); },
+    'pipeline.resume': () => { throw new AppError('NOT_FOUND', 'no ILF run 1'); },
+    'pipeline.cancel': () => { throw new AppError('NOT_FOUND', 'no ILF run 1'); },
+    'pipeline.list': () => [],
+    'pipeline.get': () => { throw new AppError('NOT_FOUND', 'no ILF run 1'); },
+    'feedback.add': () => ({ feedbackId: 1 }),
+    'refinements.review': () => { throw new AppError('NOT_FOUND', 'no refinement 1'); },
+    'evaluations.list': () => [],
+    'evaluations.compare': () => { throw new AppError('NOT_FOUND', 'no evaluation 1'); },
     ...overrides,
   };
 }

@@ -16,6 +16,7 @@ CREATE TABLE pipeline_runs (
   step              TEXT NOT NULL CHECK (step IN ('sample', 'test', 'feedback', 'refine', 'review', 'train', 'evaluate', 'done')),
   status            TEXT NOT NULL CHECK (status IN ('running', 'waiting', 'completed', 'failed', 'cancelled')),
   message           TEXT,
+  owner_pid         INTEGER,  -- the process running it while status = 'running'
   sampling_run_id   INTEGER REFERENCES sampling_runs(id),
   training_set_id   INTEGER REFERENCES training_sets(id),
   training_run_id   INTEGER REFERENCES training_runs(id),
