@@ -10,7 +10,7 @@ import type { Store } from '../store/store.js';
 import type { TrainingRunRow } from '../store/training.js';
 import { tokenizeExample, trainingSetExamples } from './examples.js';
 import { trainerBinary } from './trainer-binary.js';
-import { TRAINER_EXIT, TrainerProcess, type TrainerEvent } from './trainer-process.js';
+import { TRAINER_EXIT, TrainerEvent, TrainerProcess } from './trainer-process.js';
 
 export interface TrainingJobsOptions {
   store: Store;
@@ -63,6 +63,7 @@ const runFiles = (dir: string) => ({
   checkpoints: path.join(dir, 'checkpoints'),
   adapter: path.join(dir, 'adapter.gguf'),
   log: path.join(dir, 'trainer.log'),
+  metrics: path.join(dir, 'metrics.jsonl'),
 });
 
 /**
@@ -213,6 +214,7 @@ export class TrainingJobs implements AsyncDisposable {
     if (!model) throw new AppError('NOT_FOUND', `the base model of run ${runId} is no longer registered`);
     const files = this.filesOf(runId);
     const initAdapter = run.baseAdapterId === null ? undefined : this.store.models.adapter(run.baseAdapterId);
+    if (resume) this.replayMetrics(runId, files.metrics);
     const log = fs.createWriteStream(files.log, { flags: 'a' });
     let last: TrainingProgress = {
       runId, status: 'running', step: run.step, totalSteps: run.totalSteps, epoch: 0, loss: null, validationLoss: null, tokensPerS: null, etaS: null,
@@ -220,6 +222,7 @@ export class TrainingJobs implements AsyncDisposable {
     const progress = this.throttledProgress();
     const trainer = new TrainerProcess(binary, [
       '--model', model.path, '--data', files.data, '--config', files.config, '--out', files.adapter, '--checkpoint-dir', files.checkpoints,
+      '--metrics', files.metrics,
       ...(resume ? ['--resume'] : initAdapter ? ['--init-adapter', initAdapter.path] : []),
     ], (e) => {
       this.options.onEvent?.(runId, e);
@@ -241,6 +244,7 @@ export class TrainingJobs implements AsyncDisposable {
     const active: Active = { runId, trainer, stopRequested: false, finished: Promise.resolve(run) };
     active.finished = trainer.exited.then(async (exit) => {
       log.end();
+      this.replayMetrics(runId, files.metrics);
       let status: 'completed' | 'failed' | 'cancelled';
       let error: string | null = null;
       if (exit.code === TRAINER_EXIT.done) {
@@ -266,6 +270,32 @@ export class TrainingJobs implements AsyncDisposable {
     this.active = active;
     progress.push(last);
     return this.info(this.mustGet(runId));
+  }
+
+  /**
+   * The trainer's own metrics file into SQLite: steps a previous driver never recorded (it died
+   * between the trainer's line and its write) are filled in; a repeated step's later attempt wins.
+   */
+  private replayMetrics(runId: number, file: string): void {
+    if (!fs.existsSync(file)) return;
+    const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    this.store.transaction(() => {
+      for (const line of lines) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(line);
+        } catch {
+          continue; // a line cut off by a crash
+        }
+        const e = TrainerEvent.safeParse(parsed);
+        if (!e.success) continue;
+        if (e.data.phase === 'train') {
+          this.store.training.recordMetric(runId, { phase: 'train', step: e.data.step, epoch: e.data.epoch, loss: e.data.loss, accuracy: e.data.accuracy, tokensPerS: e.data.tokens_per_s });
+        } else if (e.data.phase === 'validation') {
+          this.store.training.recordMetric(runId, { phase: 'validation', step: e.data.step, epoch: e.data.epoch, loss: e.data.loss, accuracy: null, tokensPerS: null });
+        }
+      }
+    });
   }
 
   /** At most one progress message per interval (the latest wins); the final one always goes out. */

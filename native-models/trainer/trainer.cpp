@@ -44,11 +44,19 @@ struct BadInput : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+FILE * g_metrics = nullptr;  // --metrics FILE: every train/validation line, appended and flushed
+
 void emit(const json & line) {
   // One write per line so a reader never sees half an object.
   std::string s = line.dump() + "\n";
   fwrite(s.data(), 1, s.size(), stdout);
   fflush(stdout);
+  // The metrics file survives a reader that went away mid-run: it is the series' record of truth.
+  const std::string phase = line.value("phase", "");
+  if (g_metrics && (phase == "train" || phase == "validation")) {
+    fwrite(s.data(), 1, s.size(), g_metrics);
+    fflush(g_metrics);
+  }
 }
 
 // ---- configuration ----------------------------------------------------------------------------
@@ -444,7 +452,7 @@ int bench_matmul(int n, int threads, int reps) {
 }
 
 struct Args {
-  std::string model, data, config, out, checkpoint_dir, backends, init_adapter;
+  std::string model, data, config, out, checkpoint_dir, backends, init_adapter, metrics;
   bool resume = false, stop_on_eof = false, verbose = false;
   bool skip_thread_warmup = false;  // benchmark baseline: the fork's default thread handling
   int bench_n = 0, bench_threads = 0;
@@ -466,6 +474,7 @@ Args parse_args(int argc, char ** argv) {
     else if (k == "--checkpoint-dir") a.checkpoint_dir = value();
     else if (k == "--backends") a.backends = value();
     else if (k == "--init-adapter") a.init_adapter = value();
+    else if (k == "--metrics") a.metrics = value();
     else if (k == "--resume") a.resume = true;
     else if (k == "--stop-on-stdin-eof") a.stop_on_eof = true;
     else if (k == "--verbose") a.verbose = true;
@@ -658,6 +667,7 @@ int main(int argc, char ** argv) {
     ggml_backend_load_all_from_path(backends.c_str());
     llama_backend_init();
     if (args.bench_n > 0) return bench_matmul(args.bench_n, args.bench_threads > 0 ? args.bench_threads : 1, 5);
+    if (!args.metrics.empty() && !(g_metrics = fopen(args.metrics.c_str(), "a"))) throw BadInput("cannot write the metrics file " + args.metrics);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
     std::thread(watch_stdin, args.stop_on_eof).detach();

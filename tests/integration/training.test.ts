@@ -214,6 +214,9 @@ describe('LoRA training on the GGUF itself', () => {
     expect(done.status).toBe('completed');
     const start = events.find((e) => e.phase === 'start');
     expect(start?.phase === 'start' && start.resumed_from_step).toBe(saved.step);
+    // Steps the killed CLI never recorded (its trainer went on to the checkpoint alone) come from the trainer's metrics file.
+    const steps = store.training.metrics(runId).filter((m) => m.phase === 'train').map((m) => m.step);
+    expect(steps).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
   }, 120_000);
 
   it('a crashed trainer fails the run with the end of its log', async () => {
