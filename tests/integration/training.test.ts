@@ -126,6 +126,20 @@ describe('LoRA training on the GGUF itself', () => {
     }
   }, 120_000);
 
+  it('a later round continues training an adapter (--init-adapter): it starts where that adapter left off', async () => {
+    const previous = store.models.adapters(modelId).find((a) => a.trainingRunId !== null);
+    expect(previous).toBeDefined();
+    const events: TrainerEvent[] = [];
+    const runner = jobs(events);
+    const set = fileSet(trainingFile('round2.jsonl', [{ prompt: PROMPT, completion: PROGRAM }]));
+    const run = await runner.wait((await runner.start({ modelId, trainingSetId: set, baseAdapterId: previous?.id ?? null, config: { ...OVERFIT, epochs: 3 } })).id);
+    expect(run).toMatchObject({ status: 'completed', baseAdapterId: previous?.id });
+    const continued = events.find((e) => e.phase === 'train');
+    const fresh = store.training.metrics(previous?.trainingRunId ?? 0).find((m) => m.phase === 'train');
+    expect(continued?.phase === 'train' && continued.loss).toBeLessThan((fresh?.loss ?? 0) / 5);
+    await expectAppError(runner.start({ modelId, trainingSetId: set, baseAdapterId: 9999 }), 'BAD_INPUT', /adapter 9999 is not an adapter of/);
+  }, 60_000);
+
   it('stops mid-run with a usable adapter, then resumes from the saved step rather than from zero', async () => {
     const events: TrainerEvent[] = [];
     const runner = jobs(events);
