@@ -112,6 +112,8 @@ export const FailureItem = z.object({
   testsPassed: z.number().int(),
   testsTotal: z.number().int(),
   feedbackCount: z.number().int(),
+  /** The task has a passing sample in this run: not an ILF candidate (shown only when asked for). */
+  taskSolved: z.boolean(),
   createdAt: z.string(),
 });
 export type FailureItem = z.infer<typeof FailureItem>;
@@ -391,6 +393,7 @@ export const requests = {
       dataset: z.string().optional(),
       split: SplitName.optional(),
       beforeSampleId: z.number().int().positive().optional(),
+      includeSolved: z.boolean().optional(),
       limit: z.number().int().min(1).max(500).default(50),
     }),
     output: z.array(FailureItem),

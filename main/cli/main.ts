@@ -51,8 +51,8 @@ Server mode:
 ILF loop:
   test-samples --run RUN_ID [--backend auto|bwrap|docker] [--json]
                       run every untested sample of a sampling run in the sandbox (resumable)
-  failures [--run RUN_ID] [--dataset NAME] [--split S] [--limit 50] [--json]
-                      failing samples of tasks with no passing sample, newest first
+  failures [--run RUN_ID] [--dataset NAME] [--split S] [--limit 50] [--all] [--json]
+                      failing samples of tasks with no passing sample, newest first (--all: the others too, marked solved)
   train --model ID (--data FILE.jsonl | --training-set ID) [--out DIR] [--rank 8] [--alpha 16]
         [--lr 2e-4] [--epochs 3] [--batch-size 1] [--context 1024] [--validation 0.1] [--seed 42]
         [--targets attn_q,attn_k,...] [--schedule linear|constant] [--checkpoint-every 50] [--json]
@@ -169,6 +169,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         'weight-decay': { type: 'string' },
         'checkpoint-every': { type: 'string' },
         list: { type: 'boolean', default: false },
+        all: { type: 'boolean', default: false },
         text: { type: 'string' },
         file: { type: 'string' },
         sample: { type: 'string' },

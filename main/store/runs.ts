@@ -43,6 +43,8 @@ export interface FailureQuery {
   split?: string | undefined;
   /** Keyset paging: only samples older (smaller id) than this one. */
   beforeSampleId?: number | undefined;
+  /** Also failing samples of tasks that have a passing sample (not ILF candidates, flagged `taskSolved`). */
+  includeSolved?: boolean | undefined;
   limit: number;
 }
 
@@ -203,21 +205,23 @@ export class Runs {
       .when('t.split = ?', q.split)
       .when('s.id < ?', q.beforeSampleId);
     const whereSql = where.sql;
+    // Tasks with a passing sample in the same run are not ILF candidates: left out unless asked for, and flagged.
+    const solvedSql = 'EXISTS (SELECT 1 FROM samples p WHERE p.task_id = s.task_id AND p.run_id = s.run_id AND p.passed = 1)';
+    const candidatesSql = q.includeSolved ? '' : `AND NOT ${solvedSql}`;
     const rows = this.db
       .prepare<unknown[], {
         sample_id: number; run_id: number; dataset: string; task_key: string; split: string; sample_index: number;
         error_kind: ErrorKind | null; tests_passed: number; tests_total: number; feedback_count: number;
-        created_at: string;
+        created_at: string; solved: number;
       }>(
         `SELECT s.id AS sample_id, s.run_id, d.name AS dataset, t.task_key, t.split, s.sample_index,
                 e.error_kind, e.tests_passed, e.tests_total, e.created_at,
-                (SELECT COUNT(*) FROM feedback f WHERE f.sample_id = s.id) AS feedback_count
+                (SELECT COUNT(*) FROM feedback f WHERE f.sample_id = s.id) AS feedback_count, ${solvedSql} AS solved
          FROM samples s
          JOIN tasks t ON t.id = s.task_id
          JOIN datasets d ON d.id = t.dataset_id
          JOIN executions e ON e.id = s.verdict_execution_id
-         ${whereSql}
-           AND NOT EXISTS (SELECT 1 FROM samples p WHERE p.task_id = s.task_id AND p.run_id = s.run_id AND p.passed = 1)
+         ${whereSql} ${candidatesSql}
          ORDER BY s.id DESC
          LIMIT ?`,
       )
@@ -233,6 +237,7 @@ export class Runs {
       testsPassed: r.tests_passed,
       testsTotal: r.tests_total,
       feedbackCount: r.feedback_count,
+      taskSolved: r.solved === 1,
       createdAt: r.created_at,
     }));
   }

@@ -85,6 +85,9 @@ describe('the failures inbox', () => {
     const rest = store.runs.failures({ runId, limit: 2, beforeSampleId: first.at(-1)?.sampleId });
     expect([...first, ...rest].map((f) => f.sampleId)).toEqual(page.map((f) => f.sampleId));
     expect(store.runs.failures({ runId, limit: 10, split: 'test' })).toEqual([]);
+    // The others stay visible on request, flagged.
+    const all = store.runs.failures({ runId, limit: 10, includeSolved: true });
+    expect(all.map((f) => [f.taskId, f.taskSolved])).toEqual([['313', false], ['312', true], ['311', false], ['311', false]]);
 
     // A later passing run of 313's other sample removes 313 from the inbox.
     const sample313 = store.db.prepare<[number], { id: number }>('SELECT id FROM samples WHERE task_id = ? AND sample_index = 1').get(t3);

@@ -37,13 +37,14 @@ export async function failuresCommand(ctx: CommandContext): Promise<number> {
     ...(Number.isNaN(run) ? {} : { runId: run }),
     dataset: stringOption(ctx, 'dataset'),
     split: stringOption(ctx, 'split'),
+    includeSolved: ctx.values.all === true,
     limit: numberOption(ctx.values, 'limit', 50, { integer: true, min: 1, max: 500 }),
   });
   if (json(ctx)) ctx.io.stdout(`${JSON.stringify(items, null, 2)}\n`);
   else if (items.length === 0) ctx.io.stdout('no failures to look at: every task has a passing sample, or nothing is tested yet (`ilf test-samples --run ID`)\n');
   else {
     ctx.io.stdout(table([['SAMPLE', 'RUN', 'TASK', 'SPLIT', '#', 'KIND', 'TESTS', 'FEEDBACK'], ...items.map((f) => [
-      String(f.sampleId), String(f.runId), `${f.dataset}/${f.taskId}`, f.split, String(f.sampleIndex), f.errorKind ?? '',
+      String(f.sampleId), String(f.runId), `${f.dataset}/${f.taskId}${f.taskSolved ? ' (solved)' : ''}`, f.split, String(f.sampleIndex), f.errorKind ?? '',
       `${f.testsPassed}/${f.testsTotal}`, String(f.feedbackCount),
     ])]));
   }
