@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'DB_FROM_FUTURE'
   | 'DB_OPEN_FAILED'
   | 'SANDBOX_UNAVAILABLE'
+  | 'CONFLICT'
   | 'INTERNAL';
 
 export class AppError extends Error {

@@ -428,7 +428,14 @@ export const requests = {
   /** A person's feedback on a failing sample. */
   'feedback.add': {
     input: z.object({ sampleId: z.number().int().positive(), author: AuthorName, text: z.string().trim().min(1, 'the feedback is empty').max(20_000) }),
-    output: z.object({ feedbackId: z.number().int() }),
+    output: z.object({ feedbackId: z.number().int(), version: z.string() }),
+  },
+  /** The author edits their feedback, from the version they loaded (a concurrent edit gives CONFLICT). */
+  'feedback.update': {
+    input: z.object({
+      feedbackId: z.number().int().positive(), author: AuthorName, text: z.string().trim().min(1, 'the feedback is empty').max(20_000), version: z.string().min(1),
+    }),
+    output: z.object({ version: z.string() }),
   },
   /** Accept (a passing refinement, or an edit that is re-tested first) or reject a refinement. */
   'refinements.review': {

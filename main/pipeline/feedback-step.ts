@@ -117,3 +117,33 @@ export function addHumanFeedback(store: Store, input: { sampleId: number; author
   if (!input.author.trim()) throw new AppError('BAD_INPUT', 'feedback needs its author', 'give your name');
   return store.lineage.addFeedback({ sampleId: input.sampleId, executionId: sample.verdict_execution_id, source: 'human', author: input.author.trim(), text: input.text.trim() });
 }
+
+/** A feedback's version: when it was last written. An edit names the version it started from. */
+export function feedbackVersion(store: Store, feedbackId: number): { author: string; version: string } | undefined {
+  const r = store.db.prepare<[number], { author: string; version: string }>('SELECT author, COALESCE(edited_at, created_at) AS version FROM feedback WHERE id = ?').get(feedbackId);
+  return r;
+}
+
+/**
+ * An annotator edits their own feedback (the inbox saves as they type). Only its author may, and
+ * only from the version they loaded: an edit made meanwhile (another window, another tab) is never
+ * overwritten silently; the later writer gets a conflict to resolve.
+ */
+export function updateHumanFeedback(store: Store, input: { feedbackId: number; author: string; text: string; version: string }): { version: string } {
+  return store.transaction(() => {
+    const current = feedbackVersion(store, input.feedbackId);
+    if (!current) throw new AppError('NOT_FOUND', `no feedback ${input.feedbackId}`);
+    if (current.author !== input.author.trim()) {
+      throw new AppError('BAD_INPUT', `feedback ${input.feedbackId} was written by ${current.author}`, 'add your own feedback to the sample instead');
+    }
+    if (current.version !== input.version) {
+      throw new AppError('CONFLICT', `feedback ${input.feedbackId} changed since you loaded it (at ${current.version})`, 'reload it, then make your change again');
+    }
+    if (!input.text.trim()) throw new AppError('BAD_INPUT', 'the feedback is empty', 'say what is wrong with the program and how to fix it');
+    // Versions must differ even for two edits within one millisecond.
+    const now = new Date().toISOString();
+    const version = now > current.version ? now : new Date(Date.parse(current.version) + 1).toISOString();
+    store.db.prepare('UPDATE feedback SET text = ?, edited_at = ? WHERE id = ?').run(input.text.trim(), version, input.feedbackId);
+    return { version };
+  });
+}

@@ -11,7 +11,7 @@ import type { LlamaRuntime } from '../models/runtime.js';
 import type { ModelRow } from '../store/models.js';
 import { TrainingJobs } from '../training/jobs.js';
 import { compareEvaluations } from '../evaluation/evaluate.js';
-import { addHumanFeedback } from '../pipeline/feedback-step.js';
+import { addHumanFeedback, feedbackVersion, updateHumanFeedback } from '../pipeline/feedback-step.js';
 import { reviewRefinement } from '../pipeline/review.js';
 import { PipelineService } from '../pipeline/service.js';
 import { SandboxPool } from '../sandbox/pool.js';
@@ -91,7 +91,11 @@ export function createHandlers(ctx: ServiceContext): Handlers {
     'pipeline.cancel': (p) => pipeline().cancel(p.pipelineId),
     'pipeline.list': () => pipeline().list(),
     'pipeline.get': (p) => pipeline().get(p.pipelineId),
-    'feedback.add': (p) => ({ feedbackId: addHumanFeedback(store, p) }),
+    'feedback.add': (p) => {
+      const feedbackId = addHumanFeedback(store, p);
+      return { feedbackId, version: feedbackVersion(store, feedbackId)?.version ?? '' };
+    },
+    'feedback.update': (p) => updateHumanFeedback(store, p),
     'refinements.review': async (p) => reviewRefinement(store, await sandbox(), p),
     'evaluations.list': () => store.evaluations.list(),
     'evaluations.compare': (p) => compareEvaluations(store, p.before, p.after, p.k),

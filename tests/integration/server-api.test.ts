@@ -1,0 +1,151 @@
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { REQUEST_NAMES, type Envelope } from '../../preload/contract.js';
+import { importTasks } from '../../main/datasets/import.js';
+import { frameText, startServer, type RunningServer } from '../../main/server/server.js';
+import { createHandlers } from '../../main/services/handlers.js';
+import { Store } from '../../main/store/store.js';
+import { repoRoot, sharedData, tempDir } from '../helpers/fs.js';
+import { FAILED, sample, seedRun, taskRowId } from '../helpers/lineage.js';
+import { noRuntime } from '../helpers/services.js';
+
+const rendererDir = path.join(repoRoot, 'dist', 'renderer');
+
+/** One WebSocket client of server mode, as a browser tab is: requests by id, answers matched by id. */
+class Client {
+  private next = 1;
+  private readonly waiting = new Map<number, (e: Envelope<unknown>) => void>();
+  private readonly unmatched: unknown[] = [];
+  private constructor(private readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const m = JSON.parse(frameText(data)) as { id: number | null; envelope?: Envelope<unknown> };
+      const resolve = m.id === null ? undefined : this.waiting.get(m.id);
+      if (resolve && m.envelope) {
+        this.waiting.delete(m.id ?? 0);
+        resolve(m.envelope);
+      } else if (m.envelope) this.unmatched.push(m.envelope);
+    });
+  }
+
+  static open(url: string): Promise<Client> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.once('open', () => resolve(new Client(ws)));
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      ws.once('error', reject);
+    });
+  }
+
+  call(name: string, input?: unknown): Promise<Envelope<unknown>> {
+    const id = this.next++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      this.ws.send(JSON.stringify({ id, name, input }));
+    });
+  }
+
+  /** A raw frame, and the answer that is not to any request id. */
+  async raw(frame: string | Buffer): Promise<unknown> {
+    const before = this.unmatched.length;
+    this.ws.send(frame);
+    for (let i = 0; i < 200 && this.unmatched.length === before; i += 1) await new Promise((r) => setTimeout(r, 10));
+    return this.unmatched.at(-1);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+let dir: string;
+let store: Store;
+let server: RunningServer;
+let url: string;
+let failingSample: number;
+
+beforeAll(async () => {
+  dir = tempDir();
+  store = Store.open(path.join(dir, 'ilf.sqlite'));
+  await importTasks(store, sharedData('mbpp.jsonl'), { format: 'mbpp' });
+  const { runId } = seedRun(store, 'mbpp', 'train');
+  const [id] = store.runs.insertSamples(runId, [sample(taskRowId(store, 'mbpp', '311'), 0)]);
+  store.runs.recordSampleExecution(id ?? 0, FAILED);
+  failingSample = id ?? 0;
+  server = await startServer({
+    host: '0.0.0.0', port: 0, rendererDir, token: 'lab-token-0123456789abcdef',
+    handlersFor: (emit) => createHandlers({ store, dataDir: dir, version: '0.0.0-test', emit, runtime: noRuntime }),
+  });
+  url = `ws://127.0.0.1:${new URL(server.url).port}/api`;
+});
+
+afterAll(async () => {
+  await server.close();
+  store.close();
+});
+
+describe('server mode API', () => {
+  it('without the token, a LAN server refuses every request', async () => {
+    for (const name of REQUEST_NAMES) {
+      await expect(Client.open(url), name).rejects.toThrow(/401/);
+      await expect(Client.open(`${url}?token=wrong-${name}`), name).rejects.toThrow(/401/);
+    }
+  });
+
+  it('answers malformed payloads to every entry point with a validation error, never a crash', async () => {
+    const client = await Client.open(`${url}?token=lab-token-0123456789abcdef`);
+    const neverValid: unknown[] = [42, 'x', [], null, true, [{ modelId: 1 }]];
+    const confused: unknown = JSON.parse(`{"modelId": "one", "runId": -1, "trainingSetId": 1.5, "pipelineId": {}, "sampleId": [], "refinementId": "x",
+      "dataset": 7, "file": 3, "config": "rank=0", "author": 12, "text": null, "limit": 1e9,
+      "__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}}`);
+    for (const name of REQUEST_NAMES) {
+      for (const payload of neverValid) {
+        const answer = await client.call(name, payload);
+        expect(answer, `${name} ${JSON.stringify(payload)}`).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: expect.stringContaining(name) } });
+      }
+      const answer = await client.call(name, confused);
+      // Requests whose fields are all optional may accept it (unknown keys are dropped); none may fail inside.
+      if (!answer.ok) expect(answer.error.code, `${name} with confused fields`).not.toBe('INTERNAL');
+    }
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // Frames that are not requests at all.
+    for (const frame of ['not json', '{"name": 5}', '{"id": "x", "name": "app.info"}', Buffer.from([0xff, 0x00, 0x13])]) {
+      expect(await client.raw(frame)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: 'not a request message' } });
+    }
+    // Still serving.
+    expect(await client.call('app.info')).toMatchObject({ ok: true, value: { version: '0.0.0-test' } });
+    client.close();
+  });
+
+  it('two annotators at once: every write is kept with its author; a stale edit is a conflict, not a silent overwrite', async () => {
+    const [ada, lin] = await Promise.all([Client.open(`${url}?token=lab-token-0123456789abcdef`), Client.open(`${url}?token=lab-token-0123456789abcdef`)]);
+    if (!ada || !lin) throw new Error('clients');
+    const writes = await Promise.all(Array.from({ length: 20 }, (_, i) => [
+      ada.call('feedback.add', { sampleId: failingSample, author: 'ada', text: `ada's note ${i}` }),
+      lin.call('feedback.add', { sampleId: failingSample, author: 'lin', text: `lin's note ${i}` }),
+    ]).flat());
+    expect(writes.every((w) => w.ok)).toBe(true);
+    const stored = store.db.prepare<[number], { author: string; n: number }>('SELECT author, COUNT(*) AS n FROM feedback WHERE sample_id = ? GROUP BY author ORDER BY author').all(failingSample);
+    expect(stored).toEqual([{ author: 'ada', n: 20 }, { author: 'lin', n: 20 }]);
+
+    const first = writes[0];
+    const { feedbackId, version } = (first?.ok ? first.value : {}) as { feedbackId: number; version: string };
+    // The same annotator in two tabs, both editing from the version they loaded: one wins, the other is told.
+    const [a, b] = await Promise.all([
+      ada.call('feedback.update', { feedbackId, author: 'ada', text: 'tab one', version }),
+      ada.call('feedback.update', { feedbackId, author: 'ada', text: 'tab two', version }),
+    ]);
+    const outcomes = [a, b].map((r) => (r?.ok ? 'saved' : r?.error.code));
+    expect(outcomes.sort()).toEqual(['CONFLICT', 'saved']);
+    const saved = [a, b].find((r) => r?.ok);
+    const text = store.db.prepare<[number], { text: string }>('SELECT text FROM feedback WHERE id = ?').get(feedbackId)?.text;
+    expect(text).toBe(saved === a ? 'tab one' : 'tab two');
+    // Someone else's feedback is not yours to edit.
+    const current = ((saved?.ok ? saved.value : { version: '' }) as { version: string }).version;
+    expect(await lin.call('feedback.update', { feedbackId, author: 'lin', text: 'mine now', version: current }))
+      .toMatchObject({ ok: false, error: { code: 'BAD_INPUT', message: `feedback ${feedbackId} was written by ada` } });
+    expect(store.db.prepare<[number], { text: string }>('SELECT text FROM feedback WHERE id = ?').get(feedbackId)?.text).toBe(text);
+    ada.close();
+    lin.close();
+  });
+});
