@@ -118,6 +118,25 @@ export const FailureItem = z.object({
 });
 export type FailureItem = z.infer<typeof FailureItem>;
 
+/** Everything the Annotate screen shows about one failing sample. */
+export const FailureDetail = z.object({
+  sampleId: z.number().int(),
+  runId: z.number().int(),
+  dataset: z.string(),
+  taskId: z.string(),
+  split: z.string(),
+  text: z.string(),
+  program: z.string(),
+  tests: z.array(z.string()),
+  execution: ExecutionResult,
+  /** The program's line (1-based) the failure points at, from the traceback; null when it does not say. */
+  failingLine: z.number().int().nullable(),
+  feedback: z.array(z.object({
+    id: z.number().int(), source: z.string(), author: z.string(), text: z.string(), version: z.string(), createdAt: z.string(),
+  })),
+});
+export type FailureDetail = z.infer<typeof FailureDetail>;
+
 export const AppInfo = z.object({
   version: z.string(),
   dataDir: z.string(),
@@ -398,6 +417,7 @@ export const requests = {
     }),
     output: z.array(FailureItem),
   },
+  'failures.get': { input: z.object({ sampleId: z.number().int().positive() }), output: FailureDetail },
   /** Starts a LoRA fine-tune of a model on a training set in a child process; answers once it is under way. */
   'training.start': {
     input: z.object({

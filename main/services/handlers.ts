@@ -76,6 +76,11 @@ export function createHandlers(ctx: ServiceContext): Handlers {
     'models.recommended': () => [...RECOMMENDED_MODELS],
     'hardware.detect': () => detectHardware(ctx.runtime()),
     'failures.list': (p) => store.runs.failures(p),
+    'failures.get': (p) => {
+      const detail = store.runs.failureDetail(p.sampleId);
+      if (!detail) throw new AppError('NOT_FOUND', `no tested sample ${p.sampleId}`, 'open one from the failures inbox');
+      return detail;
+    },
     'tasks.get': (p) => {
       const task = store.catalog.getTask(p.dataset, p.taskId);
       if (!task) throw new AppError('NOT_FOUND', `no task ${p.taskId} in dataset "${p.dataset}"`, 'list the tasks with `ilf tasks`');

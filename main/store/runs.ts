@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
-import type { ErrorKind, ExecutionResult, FailureItem } from '../../preload/contract.js';
+import type { ErrorKind, ExecutionResult, FailureDetail, FailureItem } from '../../preload/contract.js';
 import { Where } from './where.js';
 
 /** Models, sampling runs, samples and their executions: the first half of the lineage. */
@@ -49,6 +49,13 @@ export interface FailureQuery {
 }
 
 const nowIso = (): string => new Date().toISOString();
+
+/** The deepest line of the program a traceback points at (the runner names the program's frames "<program>"). */
+export function programLine(traceback: string): number | null {
+  const lines = [...traceback.matchAll(/File "<program>", line (\d+)/g)];
+  const last = lines.at(-1)?.[1];
+  return last === undefined ? null : Number(last);
+}
 
 export class Runs {
   private readonly stmts: {
@@ -168,6 +175,28 @@ export class Runs {
   /** Records the test of a reviewer's edit, against the review that accepted it. */
   recordReviewExecution(reviewId: number, e: ExecutionRecord): number {
     return this.insertExecution({ reviewId }, e);
+  }
+
+  /** A failing sample with everything a person needs to write feedback on it. */
+  failureDetail(sampleId: number): FailureDetail | undefined {
+    const r = this.db
+      .prepare<[number], { run_id: number; dataset: string; task_key: string; split: string; text: string; program: string; tests: string; verdict_execution_id: number | null }>(
+        `SELECT s.run_id, d.name AS dataset, t.task_key, t.split, t.text, s.program, t.tests, s.verdict_execution_id
+         FROM samples s JOIN tasks t ON t.id = s.task_id JOIN datasets d ON d.id = t.dataset_id WHERE s.id = ?`,
+      )
+      .get(sampleId);
+    const execution = r?.verdict_execution_id == null ? undefined : this.execution(r.verdict_execution_id);
+    if (!r || !execution) return undefined;
+    const feedback = this.db
+      .prepare<[number], { id: number; source: string; author: string; text: string; version: string; created_at: string }>(
+        'SELECT id, source, author, text, COALESCE(edited_at, created_at) AS version, created_at FROM feedback WHERE sample_id = ? ORDER BY id',
+      )
+      .all(sampleId)
+      .map((f) => ({ id: f.id, source: f.source, author: f.author, text: f.text, version: f.version, createdAt: f.created_at }));
+    return {
+      sampleId, runId: r.run_id, dataset: r.dataset, taskId: r.task_key, split: r.split, text: r.text, program: r.program,
+      tests: JSON.parse(r.tests) as string[], execution, failingLine: programLine(execution.traceback ?? ''), feedback,
+    };
   }
 
   /** An execution as the sandbox returned it (the stored, capped version). */

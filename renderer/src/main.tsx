@@ -3,6 +3,7 @@ import type { BridgeApi } from '../../preload/contract.js';
 import { createClient } from './api/client.js';
 import { createWsBridge, serverApiUrl } from './api/ws-bridge.js';
 import { createCatalogStore } from './state/catalog.js';
+import { createInboxStore } from './state/inbox.js';
 import { App } from './App.js';
 import './styles.css';
 
@@ -19,5 +20,7 @@ const bridge = window.ilf ?? (location.protocol.startsWith('http') ? createWsBri
 if (!bridge) {
   root.render(<p role="alert">ILF Studio's bridge is missing: open this page through the app (npm start) or `ilf serve`.</p>);
 } else {
-  root.render(<App catalog={createCatalogStore(createClient(bridge))} />);
+  const api = createClient(bridge);
+  const inbox = createInboxStore(api, { load: () => localStorage.getItem('ilf.author') ?? '', store: (name) => localStorage.setItem('ilf.author', name) });
+  root.render(<App catalog={createCatalogStore(api)} inbox={inbox} storage={localStorage} />);
 }

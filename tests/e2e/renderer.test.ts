@@ -12,6 +12,8 @@ import { startServer, type RunningServer } from '../../main/server/server.js';
 import { createHandlers } from '../../main/services/handlers.js';
 import { Store } from '../../main/store/store.js';
 import { noRuntime } from '../helpers/services.js';
+import { FAILED, sample, seedRun, taskRowId } from '../helpers/lineage.js';
+import type { ExecutionRecord } from '../../main/store/runs.js';
 import { repoRoot, sharedData, tempDir } from '../helpers/fs.js';
 
 const CHROMIUM = process.env.ILF_CHROMIUM ?? '/usr/bin/chromium';
@@ -113,4 +115,75 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
     await allowed.server.close();
     store.close();
   });
+
+  it('failures inbox → annotate with the keyboard: the failing line marked, expected vs actual, feedback saved as you type', async () => {
+    const dir = tempDir();
+    const artifacts = path.join(repoRoot, 'test-artifacts', 'screens');
+    fs.mkdirSync(artifacts, { recursive: true });
+    const store = Store.open(path.join(dir, 'ilf.sqlite'));
+    await importTasks(store, sharedData('mbpp.jsonl'), { format: 'mbpp' });
+    const { runId } = seedRun(store, 'mbpp', 'train');
+    const crash: ExecutionRecord = {
+      status: 'failed', errorKind: 'runtime_error', testResults: [{ index: 0, outcome: 'error', message: 'ZeroDivisionError: division by zero' }, { index: 1, outcome: 'not_run' }],
+      exceptionType: 'ZeroDivisionError', exceptionMessage: 'division by zero', stdout: '', stderr: '', outputTruncated: false, durationMs: 2, backend: 'test',
+      traceback: 'Traceback (most recent call last):\n  File "<test 1>", line 1, in <module>\n  File "<program>", line 2, in f\nZeroDivisionError: division by zero\n',
+    };
+    const ids = store.runs.insertSamples(runId, ['311', '312', '313'].map((k, i) => sample(taskRowId(store, 'mbpp', k), 0, `def f(x):\n    return x / 0  # ${i}\n`)));
+    ids.forEach((id, i) => store.runs.recordSampleExecution(id, i === 2 ? crash : FAILED));
+    const { page, errors, server } = await openApp(browser, store, dir, { query: '#failures' });
+    page.setDefaultTimeout(20_000);
+    try {
+      await page.getByRole('button', { name: '3 · Failures' }).click();
+      await expect.poll(() => page.getByTestId('inbox').locator('tbody tr').count()).toBe(3);
+      await page.screenshot({ path: path.join(artifacts, 'failures-inbox.png') });
+
+      // The newest failure first: task 313, which raised on line 2 of the program.
+      await page.getByTestId('inbox').locator('tbody tr').first().click();
+      await expect.poll(() => page.getByTestId('annotate').locator('h2').textContent()).toMatch(/mbpp\/313/);
+      // Monaco lays text out with non-breaking spaces.
+      await expect.poll(async () => (await page.locator('.code-view .view-lines').textContent())?.replace(/\u00a0/g, ' ')).toMatch(/return x \/ 0/);
+      await expect.poll(() => page.locator('.code-view .failing-line').count()).toBe(1);
+      expect(await page.getByTestId('tests').textContent()).toMatch(/error.*ZeroDivisionError: division by zero/);
+      expect(await page.getByTestId('traceback').textContent()).toMatch(/File "<program>", line 2/);
+      await page.screenshot({ path: path.join(artifacts, 'annotate.png') });
+
+      // Keyboard first: the help overlay, a name, then feedback that saves as it is typed.
+      await page.keyboard.press('?');
+      await expect.poll(() => page.getByRole('dialog', { name: 'keyboard shortcuts' }).textContent()).toMatch(/next failure/);
+      await page.keyboard.press('Escape');
+      await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
+      await page.getByLabel('your name').fill('ada');
+      await page.getByLabel('your name').press('Enter');
+      await page.keyboard.press('e');
+      await page.keyboard.type('Dividing by zero always raises: divide by the length instead.');
+      await expect.poll(() => page.getByTestId('save-state').textContent()).toBe('saved');
+      const saved = store.db.prepare<[number], { author: string; text: string }>('SELECT author, text FROM feedback WHERE sample_id = ?').all(ids[2] ?? 0);
+      expect(saved).toEqual([{ author: 'ada', text: 'Dividing by zero always raises: divide by the length instead.' }]);
+      await page.keyboard.type(' Then return the mean.');
+      await expect.poll(() => page.getByTestId('save-state').textContent()).toBe('saved');
+      expect(store.db.prepare<[number], { n: number; text: string }>('SELECT COUNT(*) AS n, MAX(text) AS text FROM feedback WHERE sample_id = ?').get(ids[2] ?? 0))
+        .toEqual({ n: 1, text: 'Dividing by zero always raises: divide by the length instead. Then return the mean.' });
+
+      // Ctrl+Enter: on to the next failure, whose test says what it expected.
+      await page.keyboard.press('Control+Enter');
+      await expect.poll(() => page.getByTestId('annotate').locator('h2').textContent()).toMatch(/mbpp\/312/);
+      expect(await page.getByTestId('annotate').locator('.step').textContent()).toMatch(/failure 2 of 3/);
+      expect(await page.getByTestId('tests').textContent()).toMatch(/expected 8, got 7/);
+      await page.keyboard.press('Alt+ArrowUp'); // the editor has the focus: letters type, Alt+arrows move
+      await expect.poll(() => page.getByTestId('annotate').locator('h2').textContent()).toMatch(/mbpp\/313/);
+      expect(await page.getByLabel('feedback').inputValue()).toMatch(/Then return the mean\.$/);
+
+      // Back to the inbox: the count moved; the dark theme.
+      await page.keyboard.press('Escape');
+      await expect.poll(() => page.getByTestId('inbox').locator('tbody tr').first().locator('td').last().textContent()).toBe('1');
+      await page.getByRole('button', { name: 'theme' }).click();
+      expect(await page.locator('html').getAttribute('data-theme')).toBe('dark');
+      await page.screenshot({ path: path.join(artifacts, 'failures-inbox-dark.png') });
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await server.close();
+      store.close();
+    }
+  }, 60_000);
 });

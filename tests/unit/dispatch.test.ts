@@ -17,6 +17,7 @@ function handlers(overrides: Partial<Handlers> = {}): Handlers {
     'models.recommended': () => [],
     'hardware.detect': () => { throw new Error('no llama.cpp in unit tests'); },
     'failures.list': () => [],
+    'failures.get': () => { throw new AppError('NOT_FOUND', 'no tested sample 1'); },
     'training.start': () => { throw new AppError('BAD_INPUT', 'training set 1 is empty'); },
     'training.stop': () => { throw new AppError('NOT_FOUND', 'no training run 1'); },
     'training.resume': () => { throw new AppError('NOT_FOUND', 'no training run 1'); },
