@@ -4,6 +4,7 @@ import type { LlamaRuntime } from '../models/runtime.js';
 import type { SandboxPool } from '../sandbox/pool.js';
 import type { ExecutionRequest, ExecutionResult } from '../sandbox/types.js';
 import type { Store } from '../store/store.js';
+import { tally } from './test-samples.js';
 
 /** The sandbox request that tests `program` against the tests of the task behind a feedback. */
 export function requestForFeedback(store: Store, feedbackId: number, program: string): ExecutionRequest {
@@ -28,9 +29,7 @@ export async function testRefinements(store: Store, pool: SandboxPool, feedbackI
       const r = untested[index];
       if (!r) continue;
       results.push({ id: r.id, result });
-      if (result.status === 'passed') counts.passed += 1;
-      else if (result.status === 'failed') counts.failed += 1;
-      else counts.sandboxErrors += 1;
+      tally(counts, result);
     }
   } finally {
     store.transaction(() => results.forEach((r) => store.runs.recordRefinementExecution(r.id, r.result)));

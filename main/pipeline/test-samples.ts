@@ -17,6 +17,13 @@ export interface TestRunReport {
   seconds: number;
 }
 
+/** Adds one result to pass / fail / sandbox-error counts (a sandbox error is no verdict). */
+export function tally(counts: { passed: number; failed: number; sandboxErrors: number }, result: ExecutionResult): void {
+  if (result.status === 'passed') counts.passed += 1;
+  else if (result.status === 'failed') counts.failed += 1;
+  else counts.sandboxErrors += 1;
+}
+
 /** How many results are written per transaction. */
 const WRITE_BATCH = 200;
 
@@ -50,9 +57,7 @@ export async function testSamplingRun(store: Store, pool: SandboxPool, runId: nu
       const sample = untested[index];
       if (!sample) continue;
       pending.push({ sampleId: sample.id, result });
-      if (result.status === 'passed') counts.passed += 1;
-      else if (result.status === 'failed') counts.failed += 1;
-      else counts.sandboxErrors += 1;
+      tally(counts, result);
       done += 1;
       options.onProgress?.(done, requests.length);
       if (pending.length >= WRITE_BATCH) flush();

@@ -8,15 +8,11 @@ import { createLoop, parseLoopConfig, runLoop } from '../../pipeline/loop.js';
 import { refineAndTest } from '../../pipeline/refine-step.js';
 import { addHumanRefinement, reviewRefinement } from '../../pipeline/review.js';
 import { SandboxPool } from '../../sandbox/pool.js';
-import { openBackend, type BackendChoice } from '../../sandbox/select.js';
+import { openBackend } from '../../sandbox/select.js';
+import { backendChoice } from './pipeline.js';
 import { TrainingJobs } from '../../training/jobs.js';
 import { json, numberOption, stringOption, table, UsageError, type CommandContext } from '../context.js';
 
-function backendChoice(ctx: CommandContext): BackendChoice {
-  const backend = stringOption(ctx, 'backend') ?? 'auto';
-  if (backend !== 'auto' && backend !== 'bwrap' && backend !== 'docker') throw new UsageError(`unknown --backend ${backend}; use auto, bwrap or docker`);
-  return backend;
-}
 
 /** A sandbox pool opened on first use and closed when the command ends. */
 async function withPool<T>(ctx: CommandContext, fn: (pool: () => Promise<SandboxPool>) => Promise<T>): Promise<T> {

@@ -3,7 +3,7 @@ import { SandboxPool } from '../../sandbox/pool.js';
 import { openBackend, type BackendChoice } from '../../sandbox/select.js';
 import { json, numberOption, stringOption, table, UsageError, type CommandContext } from '../context.js';
 
-function backendChoice(ctx: CommandContext): BackendChoice {
+export function backendChoice(ctx: CommandContext): BackendChoice {
   const backend = stringOption(ctx, 'backend') ?? 'auto';
   if (backend !== 'auto' && backend !== 'bwrap' && backend !== 'docker') throw new UsageError(`unknown --backend ${backend}; use auto, bwrap or docker`);
   return backend;
