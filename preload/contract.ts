@@ -366,6 +366,25 @@ export const EvaluationInfo = z.object({
   createdAt: z.string(),
 });
 
+/** A refinement and what it refines, for the Review screen. */
+export const RefinementItem = z.object({
+  refinementId: z.number().int(),
+  feedbackId: z.number().int(),
+  sampleId: z.number().int(),
+  dataset: z.string(),
+  taskId: z.string(),
+  text: z.string(),
+  original: z.string(),
+  program: z.string(),
+  origin: z.enum(['model', 'human']),
+  feedback: z.object({ source: z.string(), author: z.string(), text: z.string() }),
+  passed: z.boolean().nullable(),
+  execution: ExecutionResult.nullable(),
+  tests: z.array(z.string()),
+  review: z.object({ reviewer: z.string(), decision: z.enum(['accepted', 'rejected']), editedProgram: z.string().nullable() }).nullable(),
+});
+export type RefinementItem = z.infer<typeof RefinementItem>;
+
 const AuthorName = z.string().trim().min(1, 'give your name: it is recorded as the author').max(100);
 
 // ---------- requests: renderer → main, one answer each ----------
@@ -456,6 +475,11 @@ export const requests = {
       feedbackId: z.number().int().positive(), author: AuthorName, text: z.string().trim().min(1, 'the feedback is empty').max(20_000), version: z.string().min(1),
     }),
     output: z.object({ version: z.string() }),
+  },
+  /** Refinements to review (passing and not yet reviewed), or all of them, newest first. */
+  'refinements.list': {
+    input: z.object({ samplingRunId: z.number().int().positive().optional(), toReview: z.boolean().default(true), limit: z.number().int().min(1).max(500).default(100) }),
+    output: z.array(RefinementItem),
   },
   /** Accept (a passing refinement, or an edit that is re-tested first) or reject a refinement. */
   'refinements.review': {

@@ -1,4 +1,4 @@
-import type { ExecutionResult } from '../../preload/contract.js';
+import type { ExecutionResult, RefinementItem } from '../../preload/contract.js';
 import { AppError } from '../errors.js';
 import type { SandboxPool } from '../sandbox/pool.js';
 import type { Store } from '../store/store.js';
@@ -74,4 +74,35 @@ export async function addHumanRefinement(store: Store, pool: SandboxPool, input:
     return id;
   });
   return { refinementId, passed: execution.status === 'passed', execution };
+}
+
+/**
+ * Refinements for the Review screen: by default those that pass and nobody reviewed yet (what
+ * review is for), newest first; with `toReview: false`, all of them with their reviews.
+ */
+export function listRefinements(store: Store, query: { samplingRunId?: number | undefined; toReview: boolean; limit: number }): RefinementItem[] {
+  const run = query.samplingRunId ?? null;
+  const rows = store.db
+    .prepare<[number | null, number | null, number, number], {
+      id: number; feedback_id: number; sample_id: number; dataset: string; task_key: string; text: string; original: string; program: string; origin: 'model' | 'human';
+      source: string; author: string; feedback: string; passed: number | null; tests: string; execution_id: number | null;
+      reviewer: string | null; decision: 'accepted' | 'rejected' | null; edited_program: string | null;
+    }>(
+      `SELECT rf.id, rf.feedback_id, s.id AS sample_id, d.name AS dataset, t.task_key, t.text, s.program AS original, rf.program, rf.origin,
+              f.source, f.author, f.text AS feedback, rf.passed, t.tests,
+              (SELECT MAX(e.id) FROM executions e WHERE e.refinement_id = rf.id) AS execution_id,
+              rv.reviewer, rv.decision, rv.edited_program
+       FROM refinements rf JOIN feedback f ON f.id = rf.feedback_id JOIN samples s ON s.id = f.sample_id
+       JOIN tasks t ON t.id = s.task_id JOIN datasets d ON d.id = t.dataset_id
+       LEFT JOIN reviews rv ON rv.id = (SELECT MAX(id) FROM reviews WHERE refinement_id = rf.id)
+       WHERE (? IS NULL OR s.run_id = ?) AND (? = 0 OR (rf.passed = 1 AND rv.id IS NULL))
+       ORDER BY rf.id DESC LIMIT ?`,
+    )
+    .all(run, run, query.toReview ? 1 : 0, query.limit);
+  return rows.map((r) => ({
+    refinementId: r.id, feedbackId: r.feedback_id, sampleId: r.sample_id, dataset: r.dataset, taskId: r.task_key, text: r.text, original: r.original,
+    program: r.program, origin: r.origin, feedback: { source: r.source, author: r.author, text: r.feedback }, passed: r.passed === null ? null : r.passed === 1,
+    execution: r.execution_id === null ? null : store.runs.execution(r.execution_id) ?? null, tests: JSON.parse(r.tests) as string[],
+    review: r.decision === null ? null : { reviewer: r.reviewer ?? '', decision: r.decision, editedProgram: r.edited_program },
+  }));
 }

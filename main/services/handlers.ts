@@ -12,7 +12,7 @@ import type { ModelRow } from '../store/models.js';
 import { TrainingJobs } from '../training/jobs.js';
 import { compareEvaluations } from '../evaluation/evaluate.js';
 import { addHumanFeedback, feedbackVersion, updateHumanFeedback } from '../pipeline/feedback-step.js';
-import { reviewRefinement } from '../pipeline/review.js';
+import { listRefinements, reviewRefinement } from '../pipeline/review.js';
 import { PipelineService } from '../pipeline/service.js';
 import { SandboxPool } from '../sandbox/pool.js';
 import { openBackend } from '../sandbox/select.js';
@@ -101,6 +101,7 @@ export function createHandlers(ctx: ServiceContext): Handlers {
       return { feedbackId, version: feedbackVersion(store, feedbackId)?.version ?? '' };
     },
     'feedback.update': (p) => updateHumanFeedback(store, p),
+    'refinements.list': (p) => listRefinements(store, p),
     'refinements.review': async (p) => reviewRefinement(store, await sandbox(), p),
     'evaluations.list': () => store.evaluations.list(),
     'evaluations.compare': (p) => compareEvaluations(store, p.before, p.after, p.k),

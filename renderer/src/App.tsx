@@ -2,20 +2,23 @@ import { lazy, Suspense, useEffect, useState } from 'react';
 import { useStore, type StoreApi } from 'zustand';
 import type { CatalogState } from './state/catalog.js';
 import type { InboxState } from './state/inbox.js';
+import type { ReviewState } from './state/review.js';
 import { Inbox } from './screens/Inbox.js';
 import { Tasks } from './screens/Tasks.js';
 
 // Monaco comes with the screens that show code, not with the first paint.
 const Annotate = lazy(() => import('./screens/Annotate.js').then((m) => ({ default: m.Annotate })));
+const Review = lazy(() => import('./screens/Review.js').then((m) => ({ default: m.Review })));
 
-type Screen = 'tasks' | 'failures';
+type Screen = 'tasks' | 'failures' | 'review';
+const SCREENS: readonly Screen[] = ['tasks', 'failures', 'review'];
 type Theme = 'light' | 'dark';
 
 const prefersDark = (): boolean => window.matchMedia('(prefers-color-scheme: dark)').matches;
 
 /** The shell: where you are in the loop, the screens, and the theme. */
-export function App({ catalog, inbox, storage }: { catalog: StoreApi<CatalogState>; inbox: StoreApi<InboxState>; storage: Storage }) {
-  const [screen, setScreen] = useState<Screen>(location.hash === '#failures' ? 'failures' : 'tasks');
+export function App({ catalog, inbox, review, storage }: { catalog: StoreApi<CatalogState>; inbox: StoreApi<InboxState>; review: StoreApi<ReviewState>; storage: Storage }) {
+  const [screen, setScreen] = useState<Screen>(SCREENS.find((s) => `#${s}` === location.hash) ?? 'tasks');
   const [theme, setTheme] = useState<Theme>(() => (storage.getItem('ilf.theme') as Theme | null) ?? (prefersDark() ? 'dark' : 'light'));
   const annotating = useStore(inbox, (s) => s.current !== null);
   useEffect(() => {
@@ -33,6 +36,7 @@ export function App({ catalog, inbox, storage }: { catalog: StoreApi<CatalogStat
         <nav aria-label="steps">
           <button type="button" aria-current={screen === 'tasks'} onClick={() => go('tasks')}>1 · Tasks</button>
           <button type="button" aria-current={screen === 'failures'} onClick={() => go('failures')}>3 · Failures</button>
+          <button type="button" aria-current={screen === 'review'} onClick={() => go('review')}>5 · Review</button>
         </nav>
         <button type="button" className="theme" aria-label="theme" onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}>
           {theme === 'dark' ? 'light theme' : 'dark theme'}
@@ -42,6 +46,7 @@ export function App({ catalog, inbox, storage }: { catalog: StoreApi<CatalogStat
       {screen === 'failures' && (annotating
         ? <Suspense fallback={<p>loading the editor…</p>}><Annotate inbox={inbox} dark={theme === 'dark'} /></Suspense>
         : <Inbox inbox={inbox} />)}
+      {screen === 'review' && <Suspense fallback={<p>loading the editor…</p>}><Review review={review} dark={theme === 'dark'} /></Suspense>}
     </main>
   );
 }

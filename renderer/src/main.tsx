@@ -4,6 +4,7 @@ import { createClient } from './api/client.js';
 import { createWsBridge, serverApiUrl } from './api/ws-bridge.js';
 import { createCatalogStore } from './state/catalog.js';
 import { createInboxStore } from './state/inbox.js';
+import { createReviewStore } from './state/review.js';
 import { App } from './App.js';
 import './styles.css';
 
@@ -21,6 +22,7 @@ if (!bridge) {
   root.render(<p role="alert">ILF Studio's bridge is missing: open this page through the app (npm start) or `ilf serve`.</p>);
 } else {
   const api = createClient(bridge);
-  const inbox = createInboxStore(api, { load: () => localStorage.getItem('ilf.author') ?? '', store: (name) => localStorage.setItem('ilf.author', name) });
-  root.render(<App catalog={createCatalogStore(api)} inbox={inbox} storage={localStorage} />);
+  // One name per person, for the feedback they write and the reviews they make.
+  const name = { load: () => localStorage.getItem('ilf.author') ?? '', store: (n: string) => localStorage.setItem('ilf.author', n) };
+  root.render(<App catalog={createCatalogStore(api)} inbox={createInboxStore(api, name)} review={createReviewStore(api, name)} storage={localStorage} />);
 }

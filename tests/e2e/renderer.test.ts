@@ -12,7 +12,7 @@ import { startServer, type RunningServer } from '../../main/server/server.js';
 import { createHandlers } from '../../main/services/handlers.js';
 import { Store } from '../../main/store/store.js';
 import { noRuntime } from '../helpers/services.js';
-import { FAILED, sample, seedRun, taskRowId } from '../helpers/lineage.js';
+import { FAILED, PASSED, sample, seedRun, taskRowId } from '../helpers/lineage.js';
 import type { ExecutionRecord } from '../../main/store/runs.js';
 import { repoRoot, sharedData, tempDir } from '../helpers/fs.js';
 
@@ -186,4 +186,55 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
       store.close();
     }
   }, 60_000);
+
+  it('review with the keyboard: a diff of original vs refinement, accept, and an edit that must pass its tests before it counts', async () => {
+    const dir = tempDir();
+    const artifacts = path.join(repoRoot, 'test-artifacts', 'screens');
+    fs.mkdirSync(artifacts, { recursive: true });
+    const store = Store.open(path.join(dir, 'ilf.sqlite'));
+    await importTasks(store, sharedData('mbpp.jsonl'), { format: 'mbpp' });
+    const { runId } = seedRun(store, 'mbpp', 'train');
+    const refinements = ['311', '847'].map((key) => {
+      const [sampleId = 0] = store.runs.insertSamples(runId, [sample(taskRowId(store, 'mbpp', key), 0, 'def lcopy(xs):\n  return xs\n')]);
+      store.runs.recordSampleExecution(sampleId, FAILED);
+      const feedbackId = store.lineage.addFeedback({ sampleId, executionId: null, source: 'human', author: 'lin', text: `fix task ${key}` });
+      const id = store.lineage.addRefinement({ feedbackId, origin: 'human', author: 'lin', program: 'def lcopy(xs):\n  return list(xs)\n' });
+      store.runs.recordRefinementExecution(id, PASSED);
+      return id;
+    });
+    const { page, errors, server } = await openApp(browser, store, dir, { query: '#review' });
+    page.setDefaultTimeout(20_000);
+    try {
+      await page.getByRole('button', { name: '5 · Review' }).click();
+      // Newest first: task 847's refinement, shown as a diff against the failing program.
+      await expect.poll(() => page.getByTestId('review').locator('h2').textContent()).toMatch(/mbpp\/847 \(1 of 2/);
+      await expect.poll(() => page.locator('.monaco-diff-editor').count()).toBe(1);
+      await expect.poll(async () => (await page.locator('.monaco-diff-editor .modified-in-monaco-diff-editor .view-lines').textContent())?.replace(/\u00a0/g, ' ')).toMatch(/return list\(xs\)/);
+      await page.screenshot({ path: path.join(artifacts, 'review.png') });
+
+      await page.getByLabel('reviewer name').fill('ada');
+      await page.getByLabel('reviewer name').press('Enter');
+      await page.keyboard.press('a');
+      await expect.poll(() => page.getByTestId('review-message').textContent()).toBe('mbpp/847: accepted');
+      expect(store.db.prepare('SELECT reviewer, decision, edited_program FROM reviews WHERE refinement_id = ?').get(refinements[1])).toEqual({ reviewer: 'ada', decision: 'accepted', edited_program: null });
+
+      // Task 311 next: an edit that fails is refused with its test results; nothing is written.
+      await expect.poll(() => page.getByTestId('review').locator('h2').textContent()).toMatch(/mbpp\/311 \(1 of 1/);
+      await page.keyboard.press('e');
+      await page.getByLabel('your edit').fill('def lcopy(xs):\n  return None\n');
+      await page.keyboard.press('Control+Enter');
+      await expect.poll(() => page.getByTestId('review-message').textContent(), { timeout: 30_000 }).toMatch(/edited program fails its tests.*test 1: (error|assertion_failed)/s);
+      expect(store.db.prepare('SELECT COUNT(*) AS n FROM reviews WHERE refinement_id = ?').get(refinements[0])).toEqual({ n: 0 });
+      await page.screenshot({ path: path.join(artifacts, 'review-edit-refused.png') });
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('r');
+      await expect.poll(() => page.getByTestId('review-message').textContent()).toBe('mbpp/311: rejected');
+      await expect.poll(() => page.locator('.empty h2').textContent()).toBe('Nothing to review');
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await server.close();
+      store.close();
+    }
+  }, 90_000);
 });

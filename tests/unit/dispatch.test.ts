@@ -30,6 +30,7 @@ function handlers(overrides: Partial<Handlers> = {}): Handlers {
     'pipeline.get': () => { throw new AppError('NOT_FOUND', 'no ILF run 1'); },
     'feedback.add': () => ({ feedbackId: 1, version: '2026-01-01T00:00:00.000Z' }),
     'feedback.update': () => { throw new AppError('CONFLICT', 'feedback 1 changed since you loaded it'); },
+    'refinements.list': () => [],
     'refinements.review': () => { throw new AppError('NOT_FOUND', 'no refinement 1'); },
     'evaluations.list': () => [],
     'evaluations.compare': () => { throw new AppError('NOT_FOUND', 'no evaluation 1'); },
