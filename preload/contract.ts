@@ -271,6 +271,27 @@ export const TrainingMetricPoint = z.object({
   tokensPerS: z.number().nullable(),
 });
 
+export const TrainingSetInfo = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  examples: z.number().int(),
+  /** A set made from a JSONL file rather than from reviews. */
+  sourcePath: z.string().nullable(),
+  createdAt: z.string(),
+});
+export type TrainingSetInfo = z.infer<typeof TrainingSetInfo>;
+
+/** One training row and where it came from. */
+export const TrainingRowInfo = z.object({
+  exampleId: z.number().int(),
+  prompt: z.string(),
+  completion: z.string(),
+  lineage: z.object({
+    taskId: z.string(), dataset: z.string(), sampleId: z.number().int(), feedbackId: z.number().int(), feedbackAuthor: z.string(),
+    refinementId: z.number().int(), reviewId: z.number().int(),
+  }),
+});
+
 /** One progress message of a running training job (throttled for the renderer). */
 export const TrainingProgress = z.object({
   runId: z.number().int(),
@@ -451,6 +472,13 @@ export const requests = {
   /** Continues an interrupted, stopped or failed run from its last checkpoint. */
   'training.resume': { input: z.object({ runId: z.number().int().positive() }), output: TrainingRunInfo },
   'training.list': { input: z.undefined(), output: z.array(TrainingRunInfo) },
+  'trainingSets.list': { input: z.undefined(), output: z.array(TrainingSetInfo) },
+  /** A training set from every accepted refinement not in one yet (optionally of one sampling run). */
+  'trainingSets.build': {
+    input: z.object({ name: z.string().trim().min(1).max(200), samplingRunId: z.number().int().positive().optional() }),
+    output: TrainingSetInfo,
+  },
+  'trainingSets.rows': { input: z.object({ trainingSetId: z.number().int().positive() }), output: z.array(TrainingRowInfo) },
   /** Starts an ILF round (or the next round after `previousId`); it runs in the background, reported by pipeline.progress. */
   'pipeline.start': {
     input: z.object({ modelId: z.number().int().positive(), config: IlfRunConfig, previousId: z.number().int().positive().optional() }),

@@ -10,6 +10,7 @@ import { addLocalModel } from '../models/registry.js';
 import type { LlamaRuntime } from '../models/runtime.js';
 import type { ModelRow } from '../store/models.js';
 import { TrainingJobs } from '../training/jobs.js';
+import { buildTrainingSet, trainingRows } from '../training/dataset.js';
 import { compareEvaluations } from '../evaluation/evaluate.js';
 import { addHumanFeedback, feedbackVersion, updateHumanFeedback } from '../pipeline/feedback-step.js';
 import { listRefinements, reviewRefinement } from '../pipeline/review.js';
@@ -90,6 +91,15 @@ export function createHandlers(ctx: ServiceContext): Handlers {
     'training.stop': (p) => training().stop(p.runId),
     'training.resume': (p) => training().resume(p.runId),
     'training.list': () => training().list(),
+    'trainingSets.list': () => store.training.trainingSets().map(({ sourceSha256: _sha, ...t }) => t),
+    'trainingSets.build': (p) => {
+      const { trainingSetId } = buildTrainingSet(store, p.name, p.samplingRunId !== undefined ? { samplingRunId: p.samplingRunId } : {});
+      const set = store.training.trainingSets().find((t) => t.id === trainingSetId);
+      if (!set) throw new Error(`training set ${trainingSetId} vanished`);
+      const { sourceSha256: _sha, ...info } = set;
+      return info;
+    },
+    'trainingSets.rows': (p) => trainingRows(store, p.trainingSetId).map(({ promptFormat: _f, ...r }) => r),
     'training.get': (p) => ({ run: training().get(p.runId), metrics: store.training.metrics(p.runId) }),
     'pipeline.start': (p) => pipeline().start(p.modelId, p.config, p.previousId),
     'pipeline.resume': (p) => pipeline().resume(p.pipelineId),

@@ -69,6 +69,17 @@ export class TrainingRuns {
     return r && { id: r.id, name: r.name, sourcePath: r.source_path, sourceSha256: r.source_sha256, examples: r.examples };
   }
 
+  trainingSets(): { id: number; name: string; sourcePath: string | null; sourceSha256: string | null; examples: number; createdAt: string }[] {
+    return this.db
+      .prepare<[], { id: number; name: string; source_path: string | null; source_sha256: string | null; examples: number; created_at: string }>(
+        `SELECT ts.id, ts.name, ts.source_path, ts.source_sha256, ts.created_at,
+                (SELECT COUNT(*) FROM training_examples te WHERE te.training_set_id = ts.id) AS examples
+         FROM training_sets ts ORDER BY ts.id DESC`,
+      )
+      .all()
+      .map((r) => ({ id: r.id, name: r.name, sourcePath: r.source_path, sourceSha256: r.source_sha256, examples: r.examples, createdAt: r.created_at }));
+  }
+
   create(run: { trainingSetId: number; baseModelId: number; baseAdapterId?: number | null; config: Record<string, unknown>; checkpointDir: string; adapterPath: string }): number {
     return Number(
       this.db

@@ -3,6 +3,8 @@ import { useStore, type StoreApi } from 'zustand';
 import type { CatalogState } from './state/catalog.js';
 import type { InboxState } from './state/inbox.js';
 import type { ReviewState } from './state/review.js';
+import type { FinetuneState } from './state/finetune.js';
+import { Finetune } from './screens/Finetune.js';
 import { Inbox } from './screens/Inbox.js';
 import { Tasks } from './screens/Tasks.js';
 
@@ -10,14 +12,16 @@ import { Tasks } from './screens/Tasks.js';
 const Annotate = lazy(() => import('./screens/Annotate.js').then((m) => ({ default: m.Annotate })));
 const Review = lazy(() => import('./screens/Review.js').then((m) => ({ default: m.Review })));
 
-type Screen = 'tasks' | 'failures' | 'review';
-const SCREENS: readonly Screen[] = ['tasks', 'failures', 'review'];
+type Screen = 'tasks' | 'failures' | 'review' | 'finetune';
+const SCREENS: readonly Screen[] = ['tasks', 'failures', 'review', 'finetune'];
 type Theme = 'light' | 'dark';
 
 const prefersDark = (): boolean => window.matchMedia('(prefers-color-scheme: dark)').matches;
 
 /** The shell: where you are in the loop, the screens, and the theme. */
-export function App({ catalog, inbox, review, storage }: { catalog: StoreApi<CatalogState>; inbox: StoreApi<InboxState>; review: StoreApi<ReviewState>; storage: Storage }) {
+export function App({ catalog, inbox, review, finetune, storage }: {
+  catalog: StoreApi<CatalogState>; inbox: StoreApi<InboxState>; review: StoreApi<ReviewState>; finetune: StoreApi<FinetuneState>; storage: Storage;
+}) {
   const [screen, setScreen] = useState<Screen>(SCREENS.find((s) => `#${s}` === location.hash) ?? 'tasks');
   const [theme, setTheme] = useState<Theme>(() => (storage.getItem('ilf.theme') as Theme | null) ?? (prefersDark() ? 'dark' : 'light'));
   const annotating = useStore(inbox, (s) => s.current !== null);
@@ -37,6 +41,7 @@ export function App({ catalog, inbox, review, storage }: { catalog: StoreApi<Cat
           <button type="button" aria-current={screen === 'tasks'} onClick={() => go('tasks')}>1 · Tasks</button>
           <button type="button" aria-current={screen === 'failures'} onClick={() => go('failures')}>3 · Failures</button>
           <button type="button" aria-current={screen === 'review'} onClick={() => go('review')}>5 · Review</button>
+          <button type="button" aria-current={screen === 'finetune'} onClick={() => go('finetune')}>6 · Fine-tune</button>
         </nav>
         <button type="button" className="theme" aria-label="theme" onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}>
           {theme === 'dark' ? 'light theme' : 'dark theme'}
@@ -46,6 +51,7 @@ export function App({ catalog, inbox, review, storage }: { catalog: StoreApi<Cat
       {screen === 'failures' && (annotating
         ? <Suspense fallback={<p>loading the editor…</p>}><Annotate inbox={inbox} dark={theme === 'dark'} /></Suspense>
         : <Inbox inbox={inbox} />)}
+      {screen === 'finetune' && <Finetune finetune={finetune} />}
       {screen === 'review' && <Suspense fallback={<p>loading the editor…</p>}><Review review={review} dark={theme === 'dark'} /></Suspense>}
     </main>
   );

@@ -5,6 +5,7 @@ import { createWsBridge, serverApiUrl } from './api/ws-bridge.js';
 import { createCatalogStore } from './state/catalog.js';
 import { createInboxStore } from './state/inbox.js';
 import { createReviewStore } from './state/review.js';
+import { createFinetuneStore } from './state/finetune.js';
 import { App } from './App.js';
 import './styles.css';
 
@@ -24,5 +25,5 @@ if (!bridge) {
   const api = createClient(bridge);
   // One name per person, for the feedback they write and the reviews they make.
   const name = { load: () => localStorage.getItem('ilf.author') ?? '', store: (n: string) => localStorage.setItem('ilf.author', n) };
-  root.render(<App catalog={createCatalogStore(api)} inbox={createInboxStore(api, name)} review={createReviewStore(api, name)} storage={localStorage} />);
+  root.render(<App catalog={createCatalogStore(api)} inbox={createInboxStore(api, name)} review={createReviewStore(api, name)} finetune={createFinetuneStore(api)} storage={localStorage} />);
 }

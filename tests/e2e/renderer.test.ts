@@ -14,6 +14,9 @@ import { Store } from '../../main/store/store.js';
 import { noRuntime } from '../helpers/services.js';
 import { FAILED, PASSED, sample, seedRun, taskRowId } from '../helpers/lineage.js';
 import type { ExecutionRecord } from '../../main/store/runs.js';
+import { specForParams, writeTinyModel } from '../../native-models/gguf/writer.js';
+import { addLocalModel } from '../../main/models/registry.js';
+import { LlamaRuntime } from '../../main/models/runtime.js';
 import { repoRoot, sharedData, tempDir } from '../helpers/fs.js';
 
 const CHROMIUM = process.env.ILF_CHROMIUM ?? '/usr/bin/chromium';
@@ -237,4 +240,57 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
       store.close();
     }
   }, 90_000);
+
+  it('fine-tune: choose a set and a model, start, watch the loss chart move, stop, resume to an adapter', async () => {
+    const dir = tempDir();
+    const artifacts = path.join(repoRoot, 'test-artifacts', 'screens');
+    fs.mkdirSync(artifacts, { recursive: true });
+    const store = Store.open(path.join(dir, 'ilf.sqlite'));
+    const runtime = new LlamaRuntime({ threads: 1 });
+    const modelFile = path.join(dir, 'tiny.gguf');
+    await writeTinyModel(modelFile, specForParams('500K', { seed: 1 }));
+    await addLocalModel(store, runtime, modelFile);
+    const data = path.join(dir, 'accepted.jsonl');
+    fs.writeFileSync(data, `${JSON.stringify({ prompt: '"""\nWrite a function to add two numbers.\n"""\n', completion: 'def add(a, b):\n    return a + b\n' })}\n`);
+    store.training.createFileTrainingSet('accepted.jsonl', data, 'e2e');
+    const server = await startServer({ port: 0, rendererDir,
+      handlersFor: (emit) => createHandlers({ store, dataDir: dir, version: '0.0.0-e2e', emit, runtime: () => runtime }) });
+    const page = await browser.newPage();
+    page.setDefaultTimeout(30_000);
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await page.goto(`${server.url}#finetune`);
+      await page.getByRole('button', { name: '6 · Fine-tune' }).click();
+      await expect.poll(() => page.getByLabel('training set').locator('option:checked').textContent()).toMatch(/accepted\.jsonl \(from a file\)/);
+      await expect.poll(() => page.getByLabel('model').locator('option:checked').textContent()).toMatch(/F32/);
+      await page.getByLabel('epochs').fill('3000');
+      await page.getByLabel('learning rate').fill('0.0003');
+      await page.getByLabel('context').fill('128');
+      await page.getByLabel('validation fraction').fill('0');
+      await page.getByRole('button', { name: 'start' }).click();
+      // The chart moves: more and more points, as steps are reported.
+      const points = async (): Promise<number> => ((await page.getByTestId('train-loss').getAttribute('points')) ?? '').split(' ').filter(Boolean).length;
+      await expect.poll(points, { timeout: 30_000 }).toBeGreaterThan(20);
+      const earlier = await points();
+      await expect.poll(points, { timeout: 30_000 }).toBeGreaterThan(earlier + 20);
+      await page.screenshot({ path: path.join(artifacts, 'finetune.png') });
+      await page.getByRole('button', { name: 'stop' }).click();
+      await expect.poll(() => page.getByRole('heading', { name: /^Run \d+: cancelled$/ }).count(), { timeout: 60_000 }).toBe(1);
+      const stoppedAt = store.training.list()[0]?.step ?? 0;
+      expect(stoppedAt).toBeGreaterThan(0);
+      await page.getByRole('button', { name: 'resume' }).click();
+      await expect.poll(() => store.training.list()[0]?.step ?? 0, { timeout: 30_000 }).toBeGreaterThan(stoppedAt);
+      await page.getByRole('button', { name: 'stop' }).click();
+      await expect.poll(() => page.getByRole('heading', { name: /^Run \d+: cancelled$/ }).count(), { timeout: 60_000 }).toBe(1);
+      const steps = store.training.metrics(store.training.list()[0]?.id ?? 0).filter((m) => m.phase === 'train').map((m) => m.step);
+      expect(steps).toEqual(Array.from({ length: steps.length }, (_, i) => i + 1)); // resumed, not restarted; nothing twice
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await server.close();
+      await runtime.dispose();
+      store.close();
+    }
+  }, 180_000);
 });
