@@ -5,6 +5,8 @@ import type { InboxState } from './state/inbox.js';
 import type { ReviewState } from './state/review.js';
 import type { FinetuneState } from './state/finetune.js';
 import { Finetune } from './screens/Finetune.js';
+import type { EvaluateState } from './state/evaluate.js';
+import { Evaluate } from './screens/Evaluate.js';
 import { Inbox } from './screens/Inbox.js';
 import { Tasks } from './screens/Tasks.js';
 
@@ -12,15 +14,16 @@ import { Tasks } from './screens/Tasks.js';
 const Annotate = lazy(() => import('./screens/Annotate.js').then((m) => ({ default: m.Annotate })));
 const Review = lazy(() => import('./screens/Review.js').then((m) => ({ default: m.Review })));
 
-type Screen = 'tasks' | 'failures' | 'review' | 'finetune';
-const SCREENS: readonly Screen[] = ['tasks', 'failures', 'review', 'finetune'];
+type Screen = 'tasks' | 'failures' | 'review' | 'finetune' | 'evaluate';
+const SCREENS: readonly Screen[] = ['tasks', 'failures', 'review', 'finetune', 'evaluate'];
 type Theme = 'light' | 'dark';
 
 const prefersDark = (): boolean => window.matchMedia('(prefers-color-scheme: dark)').matches;
 
 /** The shell: where you are in the loop, the screens, and the theme. */
-export function App({ catalog, inbox, review, finetune, storage }: {
-  catalog: StoreApi<CatalogState>; inbox: StoreApi<InboxState>; review: StoreApi<ReviewState>; finetune: StoreApi<FinetuneState>; storage: Storage;
+export function App({ catalog, inbox, review, finetune, evaluate, storage }: {
+  catalog: StoreApi<CatalogState>; inbox: StoreApi<InboxState>; review: StoreApi<ReviewState>; finetune: StoreApi<FinetuneState>;
+  evaluate: StoreApi<EvaluateState>; storage: Storage;
 }) {
   const [screen, setScreen] = useState<Screen>(SCREENS.find((s) => `#${s}` === location.hash) ?? 'tasks');
   const [theme, setTheme] = useState<Theme>(() => (storage.getItem('ilf.theme') as Theme | null) ?? (prefersDark() ? 'dark' : 'light'));
@@ -42,6 +45,7 @@ export function App({ catalog, inbox, review, finetune, storage }: {
           <button type="button" aria-current={screen === 'failures'} onClick={() => go('failures')}>3 · Failures</button>
           <button type="button" aria-current={screen === 'review'} onClick={() => go('review')}>5 · Review</button>
           <button type="button" aria-current={screen === 'finetune'} onClick={() => go('finetune')}>6 · Fine-tune</button>
+          <button type="button" aria-current={screen === 'evaluate'} onClick={() => go('evaluate')}>7 · Evaluate</button>
         </nav>
         <button type="button" className="theme" aria-label="theme" onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}>
           {theme === 'dark' ? 'light theme' : 'dark theme'}
@@ -52,6 +56,7 @@ export function App({ catalog, inbox, review, finetune, storage }: {
         ? <Suspense fallback={<p>loading the editor…</p>}><Annotate inbox={inbox} dark={theme === 'dark'} /></Suspense>
         : <Inbox inbox={inbox} />)}
       {screen === 'finetune' && <Finetune finetune={finetune} />}
+      {screen === 'evaluate' && <Evaluate evaluate={evaluate} />}
       {screen === 'review' && <Suspense fallback={<p>loading the editor…</p>}><Review review={review} dark={theme === 'dark'} /></Suspense>}
     </main>
   );

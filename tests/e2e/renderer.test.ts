@@ -293,4 +293,38 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
       store.close();
     }
   }, 180_000);
+
+  it('evaluate: pass@1 and pass@10 before vs after with the paired CI, bars, and the per-task table', async () => {
+    const dir = tempDir();
+    const artifacts = path.join(repoRoot, 'test-artifacts', 'screens');
+    fs.mkdirSync(artifacts, { recursive: true });
+    const store = Store.open(path.join(dir, 'ilf.sqlite'));
+    await importTasks(store, sharedData('mbpp.jsonl'), { format: 'mbpp' });
+    const { modelId, runId, datasetId } = seedRun(store, 'mbpp', 'test');
+    const { id: adapterId } = store.models.addAdapter({ baseModelId: modelId, name: 'round 1', path: '/adapters/a.gguf', sha256: 'a'.repeat(64) });
+    const tasks = ['11', '12', '13'].map((k) => taskRowId(store, 'mbpp', k));
+    const add = (adapter: number | null, correct: number[]): number => store.evaluations.add({
+      modelId, adapterId: adapter, samplingRunId: runId, datasetId, split: 'test', n: 10, temperature: 0.8, seed: 1,
+      passAtK: { 1: correct.reduce((s, c) => s + c / 10, 0) / 3, 10: correct.filter((c) => c > 0).length / 3 },
+      tasks: tasks.map((taskId, i) => ({ taskId, n: 10, correct: correct[i] ?? 0 })),
+    });
+    add(null, [0, 2, 5]);
+    add(adapterId, [3, 2, 9]);
+    const { page, errors, server } = await openApp(browser, store, dir, { query: '#evaluate' });
+    try {
+      await page.getByRole('button', { name: '7 · Evaluate' }).click();
+      await expect.poll(() => page.getByTestId('pass-at-k').locator('tbody tr').count()).toBe(2);
+      const rows = await page.getByTestId('pass-at-k').locator('tbody tr').allTextContents();
+      expect(rows[0]).toMatch(/^pass@123\.3%46\.7%\+23\.3 points \(/);
+      expect(rows[1]).toMatch(/^pass@1066\.7%100\.0%\+33\.3 points \(/);
+      expect(await page.getByTestId('per-task').locator('tbody tr td:first-child').allTextContents()).toEqual(['13', '11', '12']); // most improved first
+      expect(await page.locator('svg[aria-label="pass@k before and after"] rect').count()).toBe(4);
+      await page.screenshot({ path: path.join(artifacts, 'evaluate.png') });
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await server.close();
+      store.close();
+    }
+  });
 });
