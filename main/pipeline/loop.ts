@@ -96,7 +96,8 @@ export async function runLoop(deps: LoopDeps, pipelineId: number, options: { sig
             ...withSignal,
             ...(p.samplingRunId !== null ? { resumeRunId: p.samplingRunId } : {}),
             onRun: (id) => store.pipeline.setArtifact(pipelineId, 'samplingRunId', id),
-            onProgress: (s) => say(step, `sampling: ${s.tasksDone}/${s.tasksTotal} tasks, ${s.tokensPerSecond.toFixed(0)} tok/s`),
+            onProgress: (s) => say(step, `sampling: ${s.tasksDone}/${s.tasksTotal} tasks, ${s.tokensPerSecond.toFixed(0)} tok/s` +
+              `${s.etaSeconds !== null ? `, ~${Math.ceil(s.etaSeconds)} s left` : ''}`),
           });
           say(step, `sampled ${report.samplesCreated} programs (${report.samplesSkipped} already there)`);
           break;

@@ -7,6 +7,8 @@ import type { FinetuneState } from './state/finetune.js';
 import { Finetune } from './screens/Finetune.js';
 import type { EvaluateState } from './state/evaluate.js';
 import { Evaluate } from './screens/Evaluate.js';
+import type { RoundsState } from './state/rounds.js';
+import { Rounds } from './screens/Rounds.js';
 import { Inbox } from './screens/Inbox.js';
 import { Tasks } from './screens/Tasks.js';
 
@@ -14,16 +16,16 @@ import { Tasks } from './screens/Tasks.js';
 const Annotate = lazy(() => import('./screens/Annotate.js').then((m) => ({ default: m.Annotate })));
 const Review = lazy(() => import('./screens/Review.js').then((m) => ({ default: m.Review })));
 
-type Screen = 'tasks' | 'failures' | 'review' | 'finetune' | 'evaluate';
-const SCREENS: readonly Screen[] = ['tasks', 'failures', 'review', 'finetune', 'evaluate'];
+type Screen = 'tasks' | 'sample' | 'failures' | 'review' | 'finetune' | 'evaluate';
+const SCREENS: readonly Screen[] = ['tasks', 'sample', 'failures', 'review', 'finetune', 'evaluate'];
 type Theme = 'light' | 'dark';
 
 const prefersDark = (): boolean => window.matchMedia('(prefers-color-scheme: dark)').matches;
 
 /** The shell: where you are in the loop, the screens, and the theme. */
-export function App({ catalog, inbox, review, finetune, evaluate, storage }: {
-  catalog: StoreApi<CatalogState>; inbox: StoreApi<InboxState>; review: StoreApi<ReviewState>; finetune: StoreApi<FinetuneState>;
-  evaluate: StoreApi<EvaluateState>; storage: Storage;
+export function App({ catalog, rounds, inbox, review, finetune, evaluate, storage }: {
+  catalog: StoreApi<CatalogState>; rounds: StoreApi<RoundsState>; inbox: StoreApi<InboxState>; review: StoreApi<ReviewState>;
+  finetune: StoreApi<FinetuneState>; evaluate: StoreApi<EvaluateState>; storage: Storage;
 }) {
   const [screen, setScreen] = useState<Screen>(SCREENS.find((s) => `#${s}` === location.hash) ?? 'tasks');
   const [theme, setTheme] = useState<Theme>(() => (storage.getItem('ilf.theme') as Theme | null) ?? (prefersDark() ? 'dark' : 'light'));
@@ -42,6 +44,7 @@ export function App({ catalog, inbox, review, finetune, evaluate, storage }: {
         <h1>ILF Studio</h1>
         <nav aria-label="steps">
           <button type="button" aria-current={screen === 'tasks'} onClick={() => go('tasks')}>1 · Tasks</button>
+          <button type="button" aria-current={screen === 'sample'} onClick={() => go('sample')}>2 · Sample</button>
           <button type="button" aria-current={screen === 'failures'} onClick={() => go('failures')}>3 · Failures</button>
           <button type="button" aria-current={screen === 'review'} onClick={() => go('review')}>5 · Review</button>
           <button type="button" aria-current={screen === 'finetune'} onClick={() => go('finetune')}>6 · Fine-tune</button>
@@ -52,6 +55,7 @@ export function App({ catalog, inbox, review, finetune, evaluate, storage }: {
         </button>
       </header>
       {screen === 'tasks' && <Tasks catalog={catalog} />}
+      {screen === 'sample' && <Rounds rounds={rounds} />}
       {screen === 'failures' && (annotating
         ? <Suspense fallback={<p>loading the editor…</p>}><Annotate inbox={inbox} dark={theme === 'dark'} /></Suspense>
         : <Inbox inbox={inbox} />)}

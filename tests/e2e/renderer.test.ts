@@ -327,4 +327,54 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
       store.close();
     }
   });
+
+  it('sample: start a round with the paper\'s defaults adjusted, watch it, see it wait for feedback, open its failures; cancel another', async () => {
+    const dir = tempDir();
+    const artifacts = path.join(repoRoot, 'test-artifacts', 'screens');
+    fs.mkdirSync(artifacts, { recursive: true });
+    const store = Store.open(path.join(dir, 'ilf.sqlite'));
+    await importTasks(store, sharedData('mbpp.jsonl'), { format: 'mbpp' });
+    const runtime = new LlamaRuntime({ threads: 1 });
+    const modelFile = path.join(dir, 'tiny.gguf');
+    await writeTinyModel(modelFile, specForParams('500K', { seed: 1 }));
+    await addLocalModel(store, runtime, modelFile);
+    const server = await startServer({ port: 0, rendererDir,
+      handlersFor: (emit) => createHandlers({ store, dataDir: dir, version: '0.0.0-e2e', emit, runtime: () => runtime }) });
+    const page = await browser.newPage();
+    page.setDefaultTimeout(30_000);
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await page.goto(`${server.url}#sample`);
+      await page.getByRole('button', { name: '2 · Sample' }).click();
+      expect(await page.getByLabel('samples per task').inputValue()).toBe('30'); // the paper's n
+      expect(await page.getByLabel('temperature').inputValue()).toBe('0.8');
+      await page.getByLabel('split').selectOption('train');
+      await page.getByLabel('samples per task').fill('2');
+      await page.getByLabel('max tokens').fill('16');
+      await page.getByLabel('first N tasks').fill('2');
+      await page.getByRole('button', { name: 'start sampling' }).click();
+      await expect.poll(() => page.getByTestId('rounds-table').locator('tbody tr').first().textContent(), { timeout: 60_000 }).toMatch(/#1 \(round 1\)feedbackwaiting/);
+      await page.screenshot({ path: path.join(artifacts, 'sample.png') });
+      expect(store.db.prepare('SELECT COUNT(*) AS n FROM samples').get()).toEqual({ n: 4 });
+
+      await page.getByRole('button', { name: '3 · Failures' }).click();
+      await expect.poll(() => page.getByTestId('inbox').locator('tbody tr').count()).toBe(4);
+
+      await page.getByRole('button', { name: '2 · Sample' }).click();
+      await page.getByLabel('samples per task').fill('30');
+      await page.getByLabel('max tokens').fill('200');
+      await page.getByLabel('first N tasks').fill('50');
+      await page.getByRole('button', { name: 'start sampling' }).click();
+      await expect.poll(() => page.getByTestId('rounds-table').locator('tbody tr').first().textContent()).toMatch(/#2 \(round 1\)samplerunning/);
+      await page.getByTestId('rounds-table').getByRole('button', { name: 'cancel' }).click();
+      await expect.poll(() => page.getByTestId('rounds-table').locator('tbody tr').first().textContent(), { timeout: 30_000 }).toMatch(/#2 \(round 1\)samplecancelled/);
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await server.close();
+      await runtime.dispose();
+      store.close();
+    }
+  }, 120_000);
 });
