@@ -11,6 +11,8 @@ export default defineConfig({
     include: ['tests/unit/**/*.test.{ts,tsx}', 'tests/integration/**/*.test.ts', 'tests/e2e/**/*.test.ts'],
     reporters: ['default', './tests/helpers/summary-reporter.ts'],
     testTimeout: 30_000,
+    // Polls wait on real processes and a real browser on a loaded 2-core machine: give them time.
+    expect: { poll: { timeout: 10_000, interval: 50 } },
     // Integration tests spawn real processes and write real SQLite files; two cores here.
     pool: 'forks',
     maxWorkers: 2,

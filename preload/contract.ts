@@ -506,7 +506,13 @@ export const requests = {
   },
   /** Refinements to review (passing and not yet reviewed), or all of them, newest first. */
   'refinements.list': {
-    input: z.object({ samplingRunId: z.number().int().positive().optional(), toReview: z.boolean().default(true), limit: z.number().int().min(1).max(500).default(100) }),
+    input: z.object({
+      samplingRunId: z.number().int().positive().optional(),
+      toReview: z.boolean().default(true),
+      /** With toReview: unreviewed refinements that fail too (a reviewer can edit them into shape). */
+      failing: z.boolean().default(false),
+      limit: z.number().int().min(1).max(500).default(100),
+    }),
     output: z.array(RefinementItem),
   },
   /** Accept (a passing refinement, or an edit that is re-tested first) or reject a refinement. */

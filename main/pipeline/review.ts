@@ -78,12 +78,13 @@ export async function addHumanRefinement(store: Store, pool: SandboxPool, input:
 
 /**
  * Refinements for the Review screen: by default those that pass and nobody reviewed yet (what
- * review is for), newest first; with `toReview: false`, all of them with their reviews.
+ * review is for), newest first; `failing` adds the unreviewed ones that fail (to be edited into
+ * shape); with `toReview: false`, all of them with their reviews.
  */
-export function listRefinements(store: Store, query: { samplingRunId?: number | undefined; toReview: boolean; limit: number }): RefinementItem[] {
+export function listRefinements(store: Store, query: { samplingRunId?: number | undefined; toReview: boolean; failing?: boolean; limit: number }): RefinementItem[] {
   const run = query.samplingRunId ?? null;
   const rows = store.db
-    .prepare<[number | null, number | null, number, number], {
+    .prepare<[number | null, number | null, number, number, number], {
       id: number; feedback_id: number; sample_id: number; dataset: string; task_key: string; text: string; original: string; program: string; origin: 'model' | 'human';
       source: string; author: string; feedback: string; passed: number | null; tests: string; execution_id: number | null;
       reviewer: string | null; decision: 'accepted' | 'rejected' | null; edited_program: string | null;
@@ -95,10 +96,10 @@ export function listRefinements(store: Store, query: { samplingRunId?: number | 
        FROM refinements rf JOIN feedback f ON f.id = rf.feedback_id JOIN samples s ON s.id = f.sample_id
        JOIN tasks t ON t.id = s.task_id JOIN datasets d ON d.id = t.dataset_id
        LEFT JOIN reviews rv ON rv.id = (SELECT MAX(id) FROM reviews WHERE refinement_id = rf.id)
-       WHERE (? IS NULL OR s.run_id = ?) AND (? = 0 OR (rf.passed = 1 AND rv.id IS NULL))
+       WHERE (? IS NULL OR s.run_id = ?) AND (? = 0 OR (rv.id IS NULL AND (rf.passed = 1 OR ? = 1)))
        ORDER BY rf.id DESC LIMIT ?`,
     )
-    .all(run, run, query.toReview ? 1 : 0, query.limit);
+    .all(run, run, query.toReview ? 1 : 0, query.failing ? 1 : 0, query.limit);
   return rows.map((r) => ({
     refinementId: r.id, feedbackId: r.feedback_id, sampleId: r.sample_id, dataset: r.dataset, taskId: r.task_key, text: r.text, original: r.original,
     program: r.program, origin: r.origin, feedback: { source: r.source, author: r.author, text: r.feedback }, passed: r.passed === null ? null : r.passed === 1,

@@ -347,10 +347,10 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
     try {
       await page.goto(`${server.url}#sample`);
       await page.getByRole('button', { name: '2 · Sample' }).click();
-      expect(await page.getByLabel('samples per task').inputValue()).toBe('30'); // the paper's n
+      expect(await page.getByLabel('samples per task', { exact: true }).inputValue()).toBe('30'); // the paper's n
       expect(await page.getByLabel('temperature').inputValue()).toBe('0.8');
-      await page.getByLabel('split').selectOption('train');
-      await page.getByLabel('samples per task').fill('2');
+      await page.getByLabel('split', { exact: true }).selectOption('train');
+      await page.getByLabel('samples per task', { exact: true }).fill('2');
       await page.getByLabel('max tokens').fill('16');
       await page.getByLabel('first N tasks').fill('2');
       await page.getByRole('button', { name: 'start sampling' }).click();
@@ -362,7 +362,7 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
       await expect.poll(() => page.getByTestId('inbox').locator('tbody tr').count()).toBe(4);
 
       await page.getByRole('button', { name: '2 · Sample' }).click();
-      await page.getByLabel('samples per task').fill('30');
+      await page.getByLabel('samples per task', { exact: true }).fill('30');
       await page.getByLabel('max tokens').fill('200');
       await page.getByLabel('first N tasks').fill('50');
       await page.getByRole('button', { name: 'start sampling' }).click();
@@ -377,4 +377,107 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
       store.close();
     }
   }, 120_000);
+
+  it('the whole loop in the browser: import → sample → feedback with the keyboard → refine → edit and accept → fine-tune with a moving loss chart → before/after', async () => {
+    const dir = tempDir();
+    const artifacts = path.join(repoRoot, 'test-artifacts', 'screens', 'walkthrough');
+    fs.mkdirSync(artifacts, { recursive: true });
+    const few = path.join(dir, 'mbpp-few.jsonl');
+    fs.writeFileSync(few, `${fs.readFileSync(sharedData('mbpp.jsonl'), 'utf8').trim().split('\n')
+      .filter((l) => [502, 536, 847].includes((JSON.parse(l) as { task_id: number }).task_id)).join('\n')}\n`);
+    const store = Store.open(path.join(dir, 'ilf.sqlite'));
+    const runtime = new LlamaRuntime({ threads: 1 });
+    const modelFile = path.join(dir, 'tiny.gguf');
+    await writeTinyModel(modelFile, specForParams('500K', { seed: 1 }));
+    await addLocalModel(store, runtime, modelFile);
+    const server = await startServer({ port: 0, rendererDir,
+      handlersFor: (emit) => createHandlers({ store, dataDir: dir, version: '0.0.0-e2e', emit, runtime: () => runtime }) });
+    const page = await browser.newPage();
+    page.setDefaultTimeout(60_000);
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const shot = (name: string): Promise<Buffer> => page.screenshot({ path: path.join(artifacts, `${name}.png`) });
+    const round = (): Promise<string | null> => page.getByTestId('rounds-table').locator('tbody tr').first().textContent();
+    try {
+      await page.goto(server.url);
+      // 1. Import three MBPP tasks.
+      await page.getByLabel('file to import').fill(few);
+      await page.getByLabel('format').selectOption('mbpp');
+      await page.getByLabel('dataset name').fill('mbpp-few');
+      await page.getByRole('button', { name: 'import' }).click();
+      await expect.poll(() => page.getByTestId('import-result').textContent()).toMatch(/imported mbpp-few: 3 added/);
+      await shot('1-tasks');
+
+      // 2. Sample (the round waits for feedback).
+      await page.getByRole('button', { name: '2 · Sample' }).click();
+      await page.getByLabel('dataset').selectOption('mbpp-few');
+      await page.getByLabel('split', { exact: true }).selectOption('train');
+      await page.getByLabel('evaluation split').selectOption('train');
+      await page.getByLabel('samples per task', { exact: true }).fill('2');
+      await page.getByLabel('max tokens').fill('32');
+      await page.getByLabel('evaluation samples per task').fill('2');
+      await page.getByLabel('fine-tune epochs').fill('300');
+      await page.getByLabel('fine-tune context').fill('256');
+      await page.getByLabel('fine-tune learning rate').fill('0.0003');
+      await page.getByRole('button', { name: 'start sampling' }).click();
+      await expect.poll(round, { timeout: 60_000 }).toMatch(/feedbackwaiting/);
+      await shot('2-sample');
+
+      // 3. A failure, and feedback written with the keyboard.
+      await page.getByRole('button', { name: '3 · Failures' }).click();
+      await page.getByTestId('inbox').locator('tbody tr', { hasText: 'mbpp-few/847' }).first().click();
+      await expect.poll(() => page.locator('.code-view .view-lines').count()).toBe(1);
+      await page.getByLabel('your name').fill('ada');
+      await page.getByLabel('your name').press('Enter');
+      await page.keyboard.press('e');
+      await page.keyboard.type('Return a copy of the list: slice it with xs[:].');
+      await expect.poll(() => page.getByTestId('save-state').textContent()).toBe('saved');
+      await shot('3-annotate');
+      await page.keyboard.press('Escape');
+
+      // 4. Refine: the round continues and waits for review.
+      await page.getByRole('button', { name: '2 · Sample' }).click();
+      await page.getByRole('button', { name: 'resume' }).click();
+      await expect.poll(round, { timeout: 60_000 }).toMatch(/reviewwaiting/);
+
+      // 5. Edit a (failing) refinement into a passing program and accept it.
+      await page.getByRole('button', { name: '5 · Review' }).click();
+      await page.getByLabel('include failing refinements').check();
+      await expect.poll(() => page.getByTestId('review').locator('h2').textContent()).toMatch(/mbpp-few\/847/);
+      await page.getByLabel('reviewer name').fill('ada');
+      await page.getByLabel('reviewer name').press('Enter');
+      await page.keyboard.press('e');
+      await page.getByLabel('your edit').fill('def lcopy(xs):\n  return xs[:]\n');
+      await page.keyboard.press('Control+Enter');
+      await expect.poll(() => page.getByTestId('review-message').textContent(), { timeout: 30_000 }).toMatch(/mbpp-few\/847: accepted \(your edit passes its tests\)/);
+      await shot('5-review');
+
+      // 6. The round trains: the fine-tune screen follows the run and its loss chart moves.
+      await page.getByRole('button', { name: '2 · Sample' }).click();
+      await page.getByRole('button', { name: 'resume' }).click();
+      await page.getByRole('button', { name: '6 · Fine-tune' }).click();
+      const points = async (): Promise<number> => ((await page.getByTestId('train-loss').getAttribute('points')) ?? '').split(' ').filter(Boolean).length;
+      await expect.poll(points, { timeout: 60_000 }).toBeGreaterThan(10);
+      const earlier = await points();
+      await expect.poll(points, { timeout: 60_000 }).toBeGreaterThan(earlier);
+      await shot('6-finetune');
+
+      // 7. Evaluation, before vs after.
+      await page.getByRole('button', { name: '2 · Sample' }).click();
+      await expect.poll(round, { timeout: 120_000 }).toMatch(/donecompleted/);
+      await page.getByRole('button', { name: '7 · Evaluate' }).click();
+      await expect.poll(() => page.getByTestId('pass-at-k').locator('tbody tr').count(), { timeout: 30_000 }).toBe(1);
+      expect(await page.getByTestId('pass-at-k').locator('tbody tr').first().textContent()).toMatch(/^pass@1\d+\.\d%\d+\.\d%[+-]\d+\.\d points/);
+      expect(await page.getByTestId('per-task').locator('tbody tr').count()).toBe(3);
+      await shot('7-evaluate');
+      const trace = store.lineage.trace(store.db.prepare<[], { id: number }>('SELECT id FROM training_examples').get()?.id ?? 0);
+      expect(trace).toMatchObject({ task: { taskId: '847' }, feedback: { author: 'ada', source: 'human' }, review: { reviewer: 'ada', decision: 'accepted' } });
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await server.close();
+      await runtime.dispose();
+      store.close();
+    }
+  }, 300_000);
 });

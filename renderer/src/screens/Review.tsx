@@ -37,6 +37,10 @@ export function Review({ review, dark }: { review: StoreApi<ReviewState>; dark: 
           <input aria-label="reviewer name" onBlur={(e) => state.setReviewer(e.target.value)} onKeyDown={(e) => { if (e.key === 'Enter') state.setReviewer((e.target as HTMLInputElement).value); }} />
         </label>
       )}
+      <label className="toggle">
+        <input type="checkbox" aria-label="include failing refinements" checked={state.includeFailing} onChange={(e) => void state.setIncludeFailing(e.target.checked)} />
+        include refinements that fail (edit them into passing programs)
+      </label>
       {state.message && (
         <div role={state.message.kind === 'error' ? 'alert' : 'status'} className={state.message.kind === 'error' ? 'error' : 'done'} data-testid="review-message">
           {state.message.text}
@@ -55,7 +59,8 @@ export function Review({ review, dark }: { review: StoreApi<ReviewState>; dark: 
           ) : (
             <textarea aria-label="your edit" className="edit" rows={12} value={state.edit} onChange={(e) => state.setEdit(e.target.value)} autoFocus />
           )}
-          <p className="tests-line">{current.execution ? `${current.execution.testResults.filter((t) => t.outcome === 'passed').length}/${current.execution.testResults.length} tests pass` : 'not tested'}</p>
+          <p className="tests-line">{current.execution ? `${current.execution.testResults.filter((t) => t.outcome === 'passed').length}/${current.execution.testResults.length} tests pass` : 'not tested'}
+            {current.passed === false && ' — it fails: edit it (e) into a program that passes, or reject it'}</p>
           <p className="nav">
             <button type="button" disabled={state.busy} onClick={() => void state.decide('accepted')}>{state.edit === null ? 'accept (a)' : 'accept my edit (Ctrl+Enter)'}</button>
             {state.edit === null

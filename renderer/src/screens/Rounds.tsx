@@ -10,7 +10,7 @@ export function Rounds({ rounds }: { rounds: StoreApi<RoundsState> }) {
     void rounds.getState().refresh();
     return rounds.getState().follow();
   }, [rounds]);
-  const num = (key: 'n' | 'temperature' | 'maxTokens' | 'limit' | 'seed', label: string, step = '1') => (
+  const num = (key: 'n' | 'temperature' | 'maxTokens' | 'limit' | 'seed' | 'evalN', label: string, step = '1') => (
     <label>{label}
       <input aria-label={label} type="number" step={step} value={String(state.config[key] ?? '')}
         onChange={(e) => state.setConfig({ [key]: e.target.value === '' ? undefined : Number(e.target.value) })} />
@@ -39,6 +39,24 @@ export function Rounds({ rounds }: { rounds: StoreApi<RoundsState> }) {
         </label>
         {num('n', 'samples per task')}{num('temperature', 'temperature', '0.1')}{num('maxTokens', 'max tokens')}
         {num('limit', 'first N tasks')}{num('seed', 'seed')}
+        <label>evaluate on
+          <select aria-label="evaluation split" value={state.config.evalSplit} onChange={(e) => state.setConfig({ evalSplit: e.target.value })}>
+            {splits.map((s) => <option key={s} value={s}>{s}</option>)}
+          </select>
+        </label>
+        {num('evalN', 'evaluation samples per task')}
+        <label>fine-tune epochs
+          <input aria-label="fine-tune epochs" type="number" value={String(state.config.training.epochs ?? '')}
+            onChange={(e) => state.setConfig({ training: { ...state.config.training, epochs: e.target.value === '' ? undefined : Number(e.target.value) } })} />
+        </label>
+        <label>fine-tune context
+          <input aria-label="fine-tune context" type="number" step="16" value={String(state.config.training.contextSize ?? '')}
+            onChange={(e) => state.setConfig({ training: { ...state.config.training, contextSize: e.target.value === '' ? undefined : Number(e.target.value) } })} />
+        </label>
+        <label>fine-tune learning rate
+          <input aria-label="fine-tune learning rate" type="number" step="0.00001" value={String(state.config.training.learningRate ?? '')}
+            onChange={(e) => state.setConfig({ training: { ...state.config.training, learningRate: e.target.value === '' ? undefined : Number(e.target.value) } })} />
+        </label>
         <label>feedback
           <select aria-label="feedback source" value={state.config.feedbackSource} onChange={(e) => state.setConfig({ feedbackSource: e.target.value as IlfRunConfig['feedbackSource'] })}>
             <option value="human">human (you)</option><option value="execution">execution</option><option value="shuffled-control">shuffled control</option>

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react';
+import type { DatasetFormat } from '../../../preload/contract.js';
 import { useStore, type StoreApi } from 'zustand';
 import { useShallow } from 'zustand/react/shallow';
 import { selectIsEmpty, selectSplitNames, selectTotalTasks, type CatalogState } from '../state/catalog.js';
@@ -11,6 +12,10 @@ export function Tasks({ catalog }: { catalog: StoreApi<CatalogState> }) {
   const totalTasks = useStore(catalog, selectTotalTasks);
   const empty = useStore(catalog, selectIsEmpty);
   const [search, setSearch] = useState('');
+  const [file, setFile] = useState('');
+  const [format, setFormat] = useState<DatasetFormat>('mbpp');
+  const [name, setName] = useState('');
+  const importing = state.importing;
 
   useEffect(() => {
     void catalog.getState().refresh();
@@ -26,6 +31,23 @@ export function Tasks({ catalog }: { catalog: StoreApi<CatalogState> }) {
   return (
     <section>
       <p className="step">Step 1 of the loop: tasks. Next: sample programs from a model and look at the failures.</p>
+      <form className="filters import" onSubmit={(e) => { e.preventDefault(); if (file.trim()) void state.importFile(file.trim(), format, name.trim() || undefined); }}>
+        <input aria-label="file to import" placeholder="path of a .jsonl file (on the machine running ILF Studio)" value={file} onChange={(e) => setFile(e.target.value)} size={50} />
+        <select aria-label="format" value={format} onChange={(e) => setFormat(e.target.value as DatasetFormat)}>
+          <option value="mbpp">MBPP</option><option value="humaneval">HumanEval</option><option value="jsonl">JSONL tasks</option>
+        </select>
+        <input aria-label="dataset name" placeholder="name (optional)" value={name} onChange={(e) => setName(e.target.value)} />
+        <button type="submit">import</button>
+      </form>
+      {importing && (
+        <div data-testid="import-result" role={importing.error ? 'alert' : 'status'} className={importing.error ? 'error' : importing.report ? 'done' : ''}>
+          {importing.report
+            ? `imported ${importing.report.dataset}: ${importing.report.added} added, ${importing.report.updated} updated, ${importing.report.unchanged} unchanged (${Object.entries(importing.report.splits).map(([k, v]) => `${k} ${v}`).join(', ')})`
+            : importing.error ? importing.error.message : `reading: ${importing.linesRead} lines`}
+          {importing.error?.hint && <div className="hint">{importing.error.hint}</div>}
+          {importing.error && importing.error.details.length > 0 && <ul>{importing.error.details.map((d) => <li key={d}>{d}</li>)}</ul>}
+        </div>
+      )}
       {state.error && (
         <div role="alert" className="error">
           {state.error.message}
@@ -36,7 +58,7 @@ export function Tasks({ catalog }: { catalog: StoreApi<CatalogState> }) {
         <section className="empty">
           <h2>No tasks yet</h2>
           <p>
-            Import MBPP, HumanEval or your own JSONL tasks: <code>npx ilf import mbpp.jsonl --format mbpp</code>
+            Import MBPP, HumanEval or your own JSONL tasks with the form above (or <code>npx ilf import mbpp.jsonl --format mbpp</code>)
           </p>
         </section>
       ) : (

@@ -1,5 +1,5 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import type { DatasetSummary, TaskSummary } from '../../../preload/contract.js';
+import type { DatasetFormat, DatasetSummary, ImportReport, TaskSummary } from '../../../preload/contract.js';
 import type { ApiClient } from '../api/client.js';
 import { ApiError } from '../api/client.js';
 
@@ -11,6 +11,9 @@ export interface CatalogState {
   filter: { dataset?: string; split?: string; search?: string };
   loading: boolean;
   error: { message: string; hint?: string } | null;
+  /** The import in flight or just done: lines read so far, then the report or the per-line errors. */
+  importing: { linesRead: number; report: ImportReport | null; error: { message: string; hint?: string; details: readonly string[] } | null } | null;
+  importFile(file: string, format: DatasetFormat, name?: string): Promise<void>;
   refresh(): Promise<void>;
   setFilter(filter: CatalogState['filter']): Promise<void>;
 }
@@ -40,7 +43,25 @@ export function createCatalogStore(api: ApiClient): StoreApi<CatalogState> {
       filter: {},
       loading: false,
       error: null,
+      importing: null,
       refresh: load,
+      async importFile(file, format, name) {
+        set({ importing: { linesRead: 0, report: null, error: null } });
+        const off = api.on('import.progress', (p) => {
+          const current = get().importing;
+          if (current && p.file === file) set({ importing: { ...current, linesRead: p.linesRead } });
+        });
+        try {
+          const report = await api.call('datasets.import', { file, format, ...(name ? { name } : {}) });
+          set({ importing: { linesRead: report.linesRead, report, error: null } });
+          await load();
+        } catch (e) {
+          const error = e instanceof ApiError ? { message: e.message, ...(e.hint ? { hint: e.hint } : {}), details: e.details } : { message: String(e), details: [] };
+          set({ importing: { linesRead: get().importing?.linesRead ?? 0, report: null, error } });
+        } finally {
+          off();
+        }
+      },
       async setFilter(filter) {
         set({ filter });
         await load();

@@ -11,6 +11,9 @@ export interface ReviewState {
   /** The reviewer's own version of the open refinement, while editing. */
   edit: string | null;
   busy: boolean;
+  /** Also list refinements that fail, to edit them into passing programs. */
+  includeFailing: boolean;
+  setIncludeFailing(on: boolean): Promise<void>;
   message: { text: string; details: readonly string[]; kind: 'error' | 'done' } | null;
   refresh(): Promise<void>;
   setReviewer(name: string): void;
@@ -26,10 +29,14 @@ export const selectCurrent = (s: Pick<ReviewState, 'items' | 'index'>): Refineme
 
 export function createReviewStore(api: ApiClient, persist: Persist): StoreApi<ReviewState> {
   return createStore<ReviewState>()((set, get) => ({
-    items: [], index: 0, reviewer: persist.load(), edit: null, busy: false, message: null,
+    items: [], index: 0, reviewer: persist.load(), edit: null, busy: false, message: null, includeFailing: false,
+    async setIncludeFailing(on) {
+      set({ includeFailing: on, index: 0 });
+      await get().refresh();
+    },
     async refresh() {
       try {
-        const items = await api.call('refinements.list', { toReview: true, limit: 500 });
+        const items = await api.call('refinements.list', { toReview: true, failing: get().includeFailing, limit: 500 });
         set({ items, index: Math.min(get().index, Math.max(0, items.length - 1)) });
       } catch (e) {
         set({ message: { text: e instanceof ApiError ? e.message : String(e), details: [], kind: 'error' } });
