@@ -4,6 +4,7 @@ import type { LlamaRuntime } from '../models/runtime.js';
 import type { SandboxPool } from '../sandbox/pool.js';
 import type { Store } from '../store/store.js';
 import { isAlive, type TrainingJobs } from '../training/jobs.js';
+import { latestEvery } from '../services/throttle.js';
 import { createLoop, loopComparisons, parseLoopConfig, runLoop, type LoopProgress } from './loop.js';
 
 /**
@@ -60,10 +61,16 @@ export class PipelineService {
 
   private launch(id: number): PipelineInfo {
     const abort = new AbortController();
+    // Testing reports every program: the renderer gets the latest line a few times a second.
+    const progress = latestEvery<LoopProgress>(250, (p) => this.deps.onProgress?.(p));
     const done = runLoop({ store: this.deps.store, runtime: this.deps.runtime(), pool: this.deps.pool, training: this.deps.training() }, id, {
-      signal: abort.signal, ...(this.deps.onProgress ? { onProgress: this.deps.onProgress } : {}),
+      signal: abort.signal, onProgress: progress.push,
     }).then(() => undefined, () => undefined) // the failure is recorded on the round itself
-      .finally(() => { if (this.active?.id === id) this.active = undefined; });
+      .finally(() => {
+        if (this.active?.id === id) this.active = undefined;
+        const p = this.deps.store.pipeline.get(id);
+        if (p) progress.flush({ pipelineId: id, step: p.step, text: p.message ?? p.status });
+      });
     this.active = { id, abort, done };
     return this.get(id).pipeline;
   }

@@ -6,6 +6,7 @@ import { AppError } from '../errors.js';
 import { isTrainable, TRAINABLE_QUANTIZATIONS } from '../models/quantization.js';
 import { addAdapter } from '../models/registry.js';
 import { physicalCores, type LlamaRuntime } from '../models/runtime.js';
+import { latestEvery } from '../services/throttle.js';
 import type { Store } from '../store/store.js';
 import type { TrainingRunRow } from '../store/training.js';
 import { tokenizeExample, trainingSetExamples } from './examples.js';
@@ -300,30 +301,7 @@ export class TrainingJobs implements AsyncDisposable {
 
   /** At most one progress message per interval (the latest wins); the final one always goes out. */
   private throttledProgress(): { push: (p: TrainingProgress) => void; flush: (p: TrainingProgress) => void } {
-    const interval = this.options.progressIntervalMs ?? 250;
-    let pending: TrainingProgress | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let lastSent = 0;
-    const send = (): void => {
-      timer = undefined;
-      if (!pending) return;
-      lastSent = Date.now();
-      const p = pending;
-      pending = undefined;
-      this.options.onProgress?.(p);
-    };
-    return {
-      push: (p) => {
-        pending = p;
-        if (timer) return;
-        const wait = Math.max(0, lastSent + interval - Date.now());
-        timer = setTimeout(send, wait);
-      },
-      flush: (p) => {
-        clearTimeout(timer);
-        pending = p;
-        send();
-      },
-    };
+    return latestEvery<TrainingProgress>(this.options.progressIntervalMs ?? 250, (p) => this.options.onProgress?.(p));
   }
+
 }
