@@ -444,6 +444,12 @@ export const requests = {
     output: z.object({ model: ModelInfo, created: z.boolean() }),
   },
   'models.recommended': { input: z.undefined(), output: z.array(RecommendedModel) },
+  /** Starts downloading a model (hf:OWNER/REPO/FILE.gguf or a URL) in the background; download.progress reports it. */
+  'models.download': {
+    input: z.object({ ref: z.string().trim().min(1).max(2000), sha256: z.string().regex(/^[0-9a-f]{64}$/i).optional() }),
+    output: z.object({ downloadId: z.number().int() }),
+  },
+  'models.downloadCancel': { input: z.object({ downloadId: z.number().int().positive() }), output: z.object({ cancelled: z.boolean() }) },
   'hardware.detect': { input: z.undefined(), output: HardwareReport },
   /** The failures inbox: failing samples of tasks with no passing sample, newest first, keyset-paged. */
   'failures.list': {
@@ -544,6 +550,17 @@ export const events = {
     totalBytes: z.number().int(),
   }),
   'training.progress': TrainingProgress,
+  'download.progress': z.object({
+    downloadId: z.number().int(),
+    ref: z.string(),
+    state: z.enum(['downloading', 'done', 'failed', 'cancelled']),
+    bytes: z.number(),
+    totalBytes: z.number().nullable(),
+    bytesPerSecond: z.number(),
+    etaSeconds: z.number().nullable(),
+    modelId: z.number().int().nullable(),
+    error: z.string().nullable(),
+  }),
   'pipeline.progress': z.object({ pipelineId: z.number().int(), step: z.enum(PIPELINE_STEP_NAMES), text: z.string() }),
 } as const satisfies Record<string, z.ZodType>;
 

@@ -9,6 +9,8 @@ import type { EvaluateState } from './state/evaluate.js';
 import { Evaluate } from './screens/Evaluate.js';
 import type { RoundsState } from './state/rounds.js';
 import { Rounds } from './screens/Rounds.js';
+import type { SetupState } from './state/setup.js';
+import { Setup } from './screens/Setup.js';
 import { Inbox } from './screens/Inbox.js';
 import { Tasks } from './screens/Tasks.js';
 
@@ -16,15 +18,15 @@ import { Tasks } from './screens/Tasks.js';
 const Annotate = lazy(() => import('./screens/Annotate.js').then((m) => ({ default: m.Annotate })));
 const Review = lazy(() => import('./screens/Review.js').then((m) => ({ default: m.Review })));
 
-type Screen = 'tasks' | 'sample' | 'failures' | 'review' | 'finetune' | 'evaluate';
-const SCREENS: readonly Screen[] = ['tasks', 'sample', 'failures', 'review', 'finetune', 'evaluate'];
+type Screen = 'setup' | 'tasks' | 'sample' | 'failures' | 'review' | 'finetune' | 'evaluate';
+const SCREENS: readonly Screen[] = ['setup', 'tasks', 'sample', 'failures', 'review', 'finetune', 'evaluate'];
 type Theme = 'light' | 'dark';
 
 const prefersDark = (): boolean => window.matchMedia('(prefers-color-scheme: dark)').matches;
 
 /** The shell: where you are in the loop, the screens, and the theme. */
-export function App({ catalog, rounds, inbox, review, finetune, evaluate, storage }: {
-  catalog: StoreApi<CatalogState>; rounds: StoreApi<RoundsState>; inbox: StoreApi<InboxState>; review: StoreApi<ReviewState>;
+export function App({ setup, catalog, rounds, inbox, review, finetune, evaluate, storage }: {
+  setup: StoreApi<SetupState>; catalog: StoreApi<CatalogState>; rounds: StoreApi<RoundsState>; inbox: StoreApi<InboxState>; review: StoreApi<ReviewState>;
   finetune: StoreApi<FinetuneState>; evaluate: StoreApi<EvaluateState>; storage: Storage;
 }) {
   const [screen, setScreen] = useState<Screen>(SCREENS.find((s) => `#${s}` === location.hash) ?? 'tasks');
@@ -43,6 +45,7 @@ export function App({ catalog, rounds, inbox, review, finetune, evaluate, storag
       <header>
         <h1>ILF Studio</h1>
         <nav aria-label="steps">
+          <button type="button" aria-current={screen === 'setup'} onClick={() => go('setup')}>0 · Setup</button>
           <button type="button" aria-current={screen === 'tasks'} onClick={() => go('tasks')}>1 · Tasks</button>
           <button type="button" aria-current={screen === 'sample'} onClick={() => go('sample')}>2 · Sample</button>
           <button type="button" aria-current={screen === 'failures'} onClick={() => go('failures')}>3 · Failures</button>
@@ -54,6 +57,7 @@ export function App({ catalog, rounds, inbox, review, finetune, evaluate, storag
           {theme === 'dark' ? 'light theme' : 'dark theme'}
         </button>
       </header>
+      {screen === 'setup' && <Setup setup={setup} />}
       {screen === 'tasks' && <Tasks catalog={catalog} />}
       {screen === 'sample' && <Rounds rounds={rounds} />}
       {screen === 'failures' && (annotating

@@ -4,6 +4,7 @@
  * preload's). Electron itself cannot be downloaded here; this is the layer under it.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -480,4 +481,65 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
       store.close();
     }
   }, 300_000);
+
+  it('setup: hardware, a model downloaded from a local stand-in hub with progress, another cancelled, a file added', async () => {
+    const dir = tempDir();
+    const artifacts = path.join(repoRoot, 'test-artifacts', 'screens');
+    fs.mkdirSync(artifacts, { recursive: true });
+    const file = path.join(dir, 'tiny.gguf');
+    await writeTinyModel(file, specForParams('3M', { seed: 2 }));
+    const body = fs.readFileSync(file);
+    // A stand-in for a model hub: /fast.gguf at once, /slow.gguf 64 KiB every 50 ms.
+    const hub = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-length': String(body.length) });
+      if (req.url === '/fast.gguf') return void res.end(body);
+      let offset = 0;
+      const timer = setInterval(() => {
+        if (offset >= body.length || res.destroyed) { clearInterval(timer); res.end(); return; }
+        res.write(body.subarray(offset, offset += 64 * 1024));
+      }, 50);
+    });
+    await new Promise<void>((resolve) => hub.listen(0, '127.0.0.1', resolve));
+    const hubUrl = `http://127.0.0.1:${(hub.address() as { port: number }).port}`;
+    const store = Store.open(path.join(dir, 'ilf.sqlite'));
+    const runtime = new LlamaRuntime({ threads: 1 });
+    const server = await startServer({ port: 0, rendererDir,
+      handlersFor: (emit) => createHandlers({ store, dataDir: dir, version: '0.0.0-e2e', emit, runtime: () => runtime }) });
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await page.goto(`${server.url}#setup`);
+      await page.getByRole('button', { name: '0 · Setup' }).click();
+      await expect.poll(() => page.getByTestId('setup').locator('.empty').textContent()).toMatch(/No model yet/);
+      await page.getByRole('button', { name: 'detect hardware' }).click();
+      await expect.poll(() => page.getByTestId('hardware').textContent()).toMatch(/llama\.cpp runs on \w+/);
+
+      await page.getByLabel('download').fill(`${hubUrl}/slow.gguf`);
+      await page.getByLabel('download').press('Enter');
+      await expect.poll(async () => Number(await page.getByTestId('download-1').locator('progress').getAttribute('value') ?? 0)).toBeGreaterThan(0);
+      await page.screenshot({ path: path.join(artifacts, 'setup-downloading.png') });
+      await page.getByTestId('download-1').getByRole('button', { name: 'cancel' }).click();
+      await expect.poll(() => page.getByTestId('download-1').textContent()).toMatch(/slow\.gguf: cancelled/);
+      expect(store.models.list()).toEqual([]);
+
+      await page.getByLabel('download').fill(`${hubUrl}/fast.gguf`);
+      await page.getByLabel('download').press('Enter');
+      await expect.poll(() => page.getByTestId('download-2').textContent()).toMatch(/fast\.gguf: done/);
+      await expect.poll(() => page.getByTestId('models').locator('tbody tr').count()).toBe(1);
+      expect(await page.getByTestId('models').locator('tbody tr').first().textContent()).toMatch(/F32.*yes/);
+
+      await page.getByLabel('model file').fill(path.join(dir, 'missing.gguf'));
+      await page.getByRole('button', { name: 'add', exact: true }).click();
+      await expect.poll(() => page.getByRole('alert').first().textContent()).toMatch(/missing\.gguf/);
+      await page.screenshot({ path: path.join(artifacts, 'setup.png') });
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await server.close();
+      await runtime.dispose();
+      store.close();
+      hub.close();
+    }
+  }, 60_000);
 });
