@@ -406,6 +406,8 @@ export const RefinementItem = z.object({
 });
 export type RefinementItem = z.infer<typeof RefinementItem>;
 
+const ExportFileName = z.string().regex(/^(?!\.)[\w.-]{1,200}$/, 'give a file name only (letters, digits, . _ -), not a path');
+
 const AuthorName = z.string().trim().min(1, 'give your name: it is recorded as the author').max(100);
 
 // ---------- requests: renderer → main, one answer each ----------
@@ -530,6 +532,19 @@ export const requests = {
     output: z.object({ reviewId: z.number().int(), decision: z.enum(['accepted', 'rejected']), execution: ExecutionResult.nullable() }),
   },
   'evaluations.list': { input: z.undefined(), output: z.array(EvaluationInfo) },
+  /**
+   * Writes an export into the data folder's exports/ (atomically). Only a bare file name is taken:
+   * the renderer (or a LAN annotator) never chooses where on disk main writes.
+   */
+  'exports.write': {
+    input: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('training-set'), id: z.number().int().positive(), format: z.enum(['messages', 'prompt-completion']).default('messages'), file: ExportFileName }),
+      z.object({ kind: z.literal('samples'), runId: z.number().int().positive(), file: ExportFileName }),
+      z.object({ kind: z.literal('feedback'), runId: z.number().int().positive().optional(), file: ExportFileName }),
+      z.object({ kind: z.literal('evaluation'), id: z.number().int().positive(), format: z.enum(['json', 'csv']).default('json'), file: ExportFileName }),
+    ]),
+    output: z.object({ file: z.string(), rows: z.number().int() }),
+  },
   'evaluations.compare': {
     input: z.object({ before: z.number().int().positive(), after: z.number().int().positive(), k: z.number().int().min(1).default(1) }),
     output: ComparisonInfo,

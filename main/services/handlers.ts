@@ -11,7 +11,10 @@ import { latestEvery } from './throttle.js';
 import type { LlamaRuntime } from '../models/runtime.js';
 import type { ModelRow } from '../store/models.js';
 import { TrainingJobs } from '../training/jobs.js';
-import { buildTrainingSet, trainingRows } from '../training/dataset.js';
+import { buildTrainingSet, exportTrainingSet, trainingRows } from '../training/dataset.js';
+import { exportEvaluation, exportFeedback, exportSamples } from '../pipeline/exports.js';
+import fs from 'node:fs';
+import path from 'node:path';
 import { compareEvaluations } from '../evaluation/evaluate.js';
 import { addHumanFeedback, feedbackVersion, updateHumanFeedback } from '../pipeline/feedback-step.js';
 import { listRefinements, reviewRefinement } from '../pipeline/review.js';
@@ -143,6 +146,16 @@ export function createHandlers(ctx: ServiceContext): Handlers {
     'refinements.list': (p) => listRefinements(store, p),
     'refinements.review': async (p) => reviewRefinement(store, await sandbox(), p),
     'evaluations.list': () => store.evaluations.list(),
+    'exports.write': async (p) => {
+      const folder = path.join(ctx.dataDir, 'exports');
+      fs.mkdirSync(folder, { recursive: true });
+      const file = path.join(folder, path.basename(p.file));
+      const rows = p.kind === 'training-set' ? await exportTrainingSet(store, p.id, file, p.format)
+        : p.kind === 'samples' ? await exportSamples(store, p.runId, file)
+          : p.kind === 'feedback' ? await exportFeedback(store, file, p.runId !== undefined ? { runId: p.runId } : {})
+            : await exportEvaluation(store, p.id, file, p.format);
+      return { file, rows };
+    },
     'evaluations.compare': (p) => compareEvaluations(store, p.before, p.after, p.k),
   };
 }

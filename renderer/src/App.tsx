@@ -11,6 +11,8 @@ import type { RoundsState } from './state/rounds.js';
 import { Rounds } from './screens/Rounds.js';
 import type { SetupState } from './state/setup.js';
 import { Setup } from './screens/Setup.js';
+import { Export } from './screens/Export.js';
+import type { ApiClient } from './api/client.js';
 import { Inbox } from './screens/Inbox.js';
 import { Tasks } from './screens/Tasks.js';
 
@@ -18,15 +20,15 @@ import { Tasks } from './screens/Tasks.js';
 const Annotate = lazy(() => import('./screens/Annotate.js').then((m) => ({ default: m.Annotate })));
 const Review = lazy(() => import('./screens/Review.js').then((m) => ({ default: m.Review })));
 
-type Screen = 'setup' | 'tasks' | 'sample' | 'failures' | 'review' | 'finetune' | 'evaluate';
-const SCREENS: readonly Screen[] = ['setup', 'tasks', 'sample', 'failures', 'review', 'finetune', 'evaluate'];
+type Screen = 'setup' | 'tasks' | 'sample' | 'failures' | 'review' | 'finetune' | 'evaluate' | 'export';
+const SCREENS: readonly Screen[] = ['setup', 'tasks', 'sample', 'failures', 'review', 'finetune', 'evaluate', 'export'];
 type Theme = 'light' | 'dark';
 
 const prefersDark = (): boolean => window.matchMedia('(prefers-color-scheme: dark)').matches;
 
 /** The shell: where you are in the loop, the screens, and the theme. */
-export function App({ setup, catalog, rounds, inbox, review, finetune, evaluate, storage }: {
-  setup: StoreApi<SetupState>; catalog: StoreApi<CatalogState>; rounds: StoreApi<RoundsState>; inbox: StoreApi<InboxState>; review: StoreApi<ReviewState>;
+export function App({ api, setup, catalog, rounds, inbox, review, finetune, evaluate, storage }: {
+  api: ApiClient; setup: StoreApi<SetupState>; catalog: StoreApi<CatalogState>; rounds: StoreApi<RoundsState>; inbox: StoreApi<InboxState>; review: StoreApi<ReviewState>;
   finetune: StoreApi<FinetuneState>; evaluate: StoreApi<EvaluateState>; storage: Storage;
 }) {
   const [screen, setScreen] = useState<Screen>(SCREENS.find((s) => `#${s}` === location.hash) ?? 'tasks');
@@ -52,6 +54,7 @@ export function App({ setup, catalog, rounds, inbox, review, finetune, evaluate,
           <button type="button" aria-current={screen === 'review'} onClick={() => go('review')}>5 · Review</button>
           <button type="button" aria-current={screen === 'finetune'} onClick={() => go('finetune')}>6 · Fine-tune</button>
           <button type="button" aria-current={screen === 'evaluate'} onClick={() => go('evaluate')}>7 · Evaluate</button>
+          <button type="button" aria-current={screen === 'export'} onClick={() => go('export')}>Export</button>
         </nav>
         <button type="button" className="theme" aria-label="theme" onClick={() => setTheme(theme === 'dark' ? 'light' : 'dark')}>
           {theme === 'dark' ? 'light theme' : 'dark theme'}
@@ -65,6 +68,7 @@ export function App({ setup, catalog, rounds, inbox, review, finetune, evaluate,
         : <Inbox inbox={inbox} />)}
       {screen === 'finetune' && <Finetune finetune={finetune} />}
       {screen === 'evaluate' && <Evaluate evaluate={evaluate} />}
+      {screen === 'export' && <Export api={api} />}
       {screen === 'review' && <Suspense fallback={<p>loading the editor…</p>}><Review review={review} dark={theme === 'dark'} /></Suspense>}
     </main>
   );

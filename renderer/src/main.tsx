@@ -28,5 +28,5 @@ if (!bridge) {
   const api = createClient(bridge);
   // One name per person, for the feedback they write and the reviews they make.
   const name = { load: () => localStorage.getItem('ilf.author') ?? '', store: (n: string) => localStorage.setItem('ilf.author', n) };
-  root.render(<App setup={createSetupStore(api)} catalog={createCatalogStore(api)} rounds={createRoundsStore(api)} inbox={createInboxStore(api, name)} review={createReviewStore(api, name)} finetune={createFinetuneStore(api)} evaluate={createEvaluateStore(api)} storage={localStorage} />);
+  root.render(<App api={api} setup={createSetupStore(api)} catalog={createCatalogStore(api)} rounds={createRoundsStore(api)} inbox={createInboxStore(api, name)} review={createReviewStore(api, name)} finetune={createFinetuneStore(api)} evaluate={createEvaluateStore(api)} storage={localStorage} />);
 }

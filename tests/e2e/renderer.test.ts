@@ -321,6 +321,20 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
       expect(await page.getByTestId('per-task').locator('tbody tr td:first-child').allTextContents()).toEqual(['13', '11', '12']); // most improved first
       expect(await page.locator('svg[aria-label="pass@k before and after"] rect').count()).toBe(4);
       await page.screenshot({ path: path.join(artifacts, 'evaluate.png') });
+
+      // Export the report as CSV into the data folder; a path is refused.
+      await page.getByRole('button', { name: 'Export' }).click();
+      await page.getByLabel('what').selectOption('evaluation');
+      await page.getByLabel('id').fill('2');
+      await page.getByLabel('export format').selectOption('csv');
+      await page.getByLabel('file name').fill('../../escape.csv');
+      await page.getByRole('button', { name: 'export', exact: true }).click();
+      await expect.poll(() => page.getByTestId('export-result').textContent()).toMatch(/give a file name only/);
+      await page.getByLabel('file name').fill('report.csv');
+      await page.getByRole('button', { name: 'export', exact: true }).click();
+      await expect.poll(() => page.getByTestId('export-result').textContent()).toBe(`wrote 3 rows to ${path.join(dir, 'exports', 'report.csv')}`);
+      expect(fs.readFileSync(path.join(dir, 'exports', 'report.csv'), 'utf8').split('\n')[0]).toBe('task_id,n,correct,pass@1,pass@10');
+      await page.screenshot({ path: path.join(artifacts, 'export.png') });
       expect(errors).toEqual([]);
     } finally {
       await page.close();

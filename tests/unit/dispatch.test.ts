@@ -38,6 +38,7 @@ function handlers(overrides: Partial<Handlers> = {}): Handlers {
     'refinements.list': () => [],
     'refinements.review': () => { throw new AppError('NOT_FOUND', 'no refinement 1'); },
     'evaluations.list': () => [],
+    'exports.write': () => { throw new AppError('NOT_FOUND', 'no evaluation 1'); },
     'evaluations.compare': () => { throw new AppError('NOT_FOUND', 'no evaluation 1'); },
     ...overrides,
   };
