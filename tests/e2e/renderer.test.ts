@@ -81,7 +81,7 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
     expect(await page.locator('tbody tr').count()).toBe(200);
     expect(await page.locator('.more').textContent()).toBe('showing 200 of 1138');
 
-    await page.getByLabel('dataset').selectOption('mbpp');
+    await page.getByLabel('dataset', { exact: true }).selectOption('mbpp');
     await page.getByLabel('split').selectOption('test');
     await expect.poll(() => page.locator('tbody tr').count()).toBe(100);
     const splits = await page.locator('tbody tr td:nth-child(3)').allTextContents();
@@ -425,7 +425,7 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
 
       // 2. Sample (the round waits for feedback).
       await page.getByRole('button', { name: '2 · Sample' }).click();
-      await page.getByLabel('dataset').selectOption('mbpp-few');
+      await page.getByLabel('dataset', { exact: true }).selectOption('mbpp-few');
       await page.getByLabel('split', { exact: true }).selectOption('train');
       await page.getByLabel('evaluation split').selectOption('train');
       await page.getByLabel('samples per task', { exact: true }).fill('2');
