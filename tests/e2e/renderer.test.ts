@@ -475,6 +475,8 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
       await expect.poll(points, { timeout: 60_000 }).toBeGreaterThan(10);
       const earlier = await points();
       await expect.poll(points, { timeout: 60_000 }).toBeGreaterThan(earlier);
+      await page.getByTestId('training-rows').locator('summary').click();
+      expect(await page.getByTestId('training-rows').locator('tbody tr').first().textContent()).toMatch(/^mbpp-few\/847#\d+ada \(#\d+\)#\d+#\d+$/);
       await shot('6-finetune');
 
       // 7. Evaluation, before vs after.

@@ -40,6 +40,20 @@ export function Finetune({ finetune }: { finetune: StoreApi<FinetuneState> }) {
             <input aria-label="new set name" value={name} onChange={(e) => setName(e.target.value)} />
             <button type="button" onClick={() => void state.buildSet(name)}>build from accepted refinements</button>
           </p>
+          {state.rows.length > 0 && (
+            <details data-testid="training-rows">
+              <summary>{state.rows.length} examples — where each came from</summary>
+              <table>
+                <thead><tr><th>task</th><th>sample</th><th>feedback by</th><th>refinement</th><th>review</th></tr></thead>
+                <tbody>{state.rows.map((r) => (
+                  <tr key={r.exampleId} title={r.completion}>
+                    <td>{r.lineage.dataset}/{r.lineage.taskId}</td><td>#{r.lineage.sampleId}</td><td>{r.lineage.feedbackAuthor} (#{r.lineage.feedbackId})</td>
+                    <td>#{r.lineage.refinementId}</td><td>#{r.lineage.reviewId}</td>
+                  </tr>
+                ))}</tbody>
+              </table>
+            </details>
+          )}
           <h3>Model and settings</h3>
           <select aria-label="model" value={state.modelId ?? ''} onChange={(e) => state.choose({ modelId: e.target.value ? Number(e.target.value) : null })}>
             {state.models.length === 0 && <option value="">no trainable model: add an F16/BF16/Q8_0/Q4_0/F32 GGUF</option>}

@@ -1,5 +1,5 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import { TrainingConfig, type ModelInfo, type TrainingRunInfo, type TrainingSetInfo } from '../../../preload/contract.js';
+import { TrainingConfig, type ModelInfo, type RequestResult, type TrainingRunInfo, type TrainingSetInfo } from '../../../preload/contract.js';
 import { ApiError, type ApiClient } from '../api/client.js';
 
 type MetricPoint = { phase: 'train' | 'validation'; step: number; loss: number };
@@ -14,6 +14,8 @@ export interface FinetuneState {
   config: Partial<TrainingConfig>;
   run: TrainingRunInfo | null;
   metrics: MetricPoint[];
+  /** The chosen set's rows, each with where it came from. */
+  rows: RequestResult<'trainingSets.rows'>;
   error: { message: string; hint?: string } | null;
   refresh(): Promise<void>;
   choose(patch: { setId?: number | null; modelId?: number | null }): void;
@@ -58,23 +60,29 @@ export function createFinetuneStore(api: ApiClient): StoreApi<FinetuneState> {
       }
     };
     return {
-      sets: [], models: [], runs: [], setId: null, modelId: null, config: { ...FORM_DEFAULTS }, run: null, metrics: [], error: null,
+      sets: [], models: [], runs: [], setId: null, modelId: null, config: { ...FORM_DEFAULTS }, run: null, metrics: [], rows: [], error: null,
       refresh: () => attempt(async () => {
         const [sets, { models }, runs] = await Promise.all([api.call('trainingSets.list'), api.call('models.list'), api.call('training.list')]);
         const trainable = models.filter((m) => m.trainable);
         set({ sets, models: trainable, runs, setId: get().setId ?? sets.find((s) => s.examples > 0 || s.sourcePath)?.id ?? null, modelId: get().modelId ?? trainable[0]?.id ?? null });
         const latest = runs[0];
         if (!get().run && latest) await get().watch(latest.id);
+        const setId = get().setId;
+        set({ rows: setId === null ? [] : await api.call('trainingSets.rows', { trainingSetId: setId }) });
       }),
       choose(patch) {
         set(patch);
+        const setId = patch.setId;
+        if (setId !== undefined) {
+          void attempt(async () => set({ rows: setId === null ? [] : await api.call('trainingSets.rows', { trainingSetId: setId }) }));
+        }
       },
       setConfig(patch) {
         set({ config: { ...get().config, ...patch } });
       },
       buildSet: (name) => attempt(async () => {
         const built = await api.call('trainingSets.build', { name });
-        set({ sets: [built, ...get().sets], setId: built.id });
+        set({ sets: [built, ...get().sets], setId: built.id, rows: await api.call('trainingSets.rows', { trainingSetId: built.id }) });
       }),
       start: () => attempt(async () => {
         const { setId, modelId, config } = get();
