@@ -406,6 +406,22 @@ export const RefinementItem = z.object({
 });
 export type RefinementItem = z.infer<typeof RefinementItem>;
 
+/** Everything that happened to one task: sampling runs with their pass counts, feedback, refinements and reviews. */
+export const TaskHistory = z.object({
+  dataset: z.string(),
+  taskId: z.string(),
+  text: z.string(),
+  runs: z.array(z.object({
+    runId: z.number().int(), purpose: z.enum(['ilf', 'evaluation']), modelId: z.number().int().nullable(), adapterId: z.number().int().nullable(),
+    samples: z.number().int(), passed: z.number().int(), createdAt: z.string(),
+  })),
+  feedback: z.array(z.object({ id: z.number().int(), sampleId: z.number().int(), source: z.string(), author: z.string(), text: z.string() })),
+  refinements: z.array(z.object({
+    id: z.number().int(), feedbackId: z.number().int(), origin: z.enum(['model', 'human']), passed: z.boolean().nullable(), decision: z.enum(['accepted', 'rejected']).nullable(),
+  })),
+});
+export type TaskHistory = z.infer<typeof TaskHistory>;
+
 const ExportFileName = z.string().regex(/^(?!\.)[\w.-]{1,200}$/, 'give a file name only (letters, digits, . _ -), not a path');
 
 const AuthorName = z.string().trim().min(1, 'give your name: it is recorded as the author').max(100);
@@ -436,6 +452,7 @@ export const requests = {
     input: TaskQuery,
     output: z.object({ total: z.number().int(), tasks: z.array(TaskSummary) }),
   },
+  'tasks.history': { input: z.object({ dataset: z.string(), taskId: z.string() }), output: TaskHistory },
   'tasks.get': {
     input: z.object({ dataset: z.string(), taskId: z.string() }),
     output: TaskDetail,

@@ -114,6 +114,11 @@ export function createHandlers(ctx: ServiceContext): Handlers {
       if (!detail) throw new AppError('NOT_FOUND', `no tested sample ${p.sampleId}`, 'open one from the failures inbox');
       return detail;
     },
+    'tasks.history': (p) => {
+      const history = store.catalog.taskHistory(p.dataset, p.taskId);
+      if (!history) throw new AppError('NOT_FOUND', `no task ${p.taskId} in dataset "${p.dataset}"`, 'list the tasks with `ilf tasks`');
+      return history;
+    },
     'tasks.get': (p) => {
       const task = store.catalog.getTask(p.dataset, p.taskId);
       if (!task) throw new AppError('NOT_FOUND', `no task ${p.taskId} in dataset "${p.dataset}"`, 'list the tasks with `ilf tasks`');

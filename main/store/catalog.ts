@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
-import type { DatasetFormat, DatasetSummary, TaskDetail, TaskSummary } from '../../preload/contract.js';
+import type { DatasetFormat, DatasetSummary, TaskDetail, TaskHistory, TaskSummary } from '../../preload/contract.js';
 import { completionPrompt } from '../datasets/prompt.js';
 import type { TaskRecord } from '../datasets/task-record.js';
 import type { GoldTask } from '../sandbox/gold.js';
@@ -231,6 +231,37 @@ export class Catalog {
       prompt: completionPrompt({ text: row.text, exampleTest: row.example_test, codePrefix: row.code_prefix }),
     };
   }
+
+  /** What happened to one task across runs: sampling and evaluation runs, feedback, refinements and their reviews. */
+  taskHistory(dataset: string, taskKey: string): TaskHistory | undefined {
+    const task = this.db
+      .prepare<[string, string], { id: number; text: string }>('SELECT t.id, t.text FROM tasks t JOIN datasets d ON d.id = t.dataset_id WHERE d.name = ? AND t.task_key = ?')
+      .get(dataset, taskKey);
+    if (!task) return undefined;
+    const runs = this.db
+      .prepare<[number], { run_id: number; purpose: 'ilf' | 'evaluation'; model_id: number | null; adapter_id: number | null; samples: number; passed: number; created_at: string }>(
+        `SELECT r.id AS run_id, r.purpose, r.model_id, r.adapter_id, COUNT(*) AS samples, COALESCE(SUM(s.passed), 0) AS passed, r.created_at
+         FROM samples s JOIN sampling_runs r ON r.id = s.run_id WHERE s.task_id = ? GROUP BY r.id ORDER BY r.id`,
+      )
+      .all(task.id)
+      .map((r) => ({ runId: r.run_id, purpose: r.purpose, modelId: r.model_id, adapterId: r.adapter_id, samples: r.samples, passed: r.passed, createdAt: r.created_at }));
+    const feedback = this.db
+      .prepare<[number], { id: number; sample_id: number; source: string; author: string; text: string }>(
+        'SELECT f.id, f.sample_id, f.source, f.author, f.text FROM feedback f JOIN samples s ON s.id = f.sample_id WHERE s.task_id = ? ORDER BY f.id',
+      )
+      .all(task.id)
+      .map((f) => ({ id: f.id, sampleId: f.sample_id, source: f.source, author: f.author, text: f.text }));
+    const refinements = this.db
+      .prepare<[number], { id: number; feedback_id: number; origin: 'model' | 'human'; passed: number | null; decision: 'accepted' | 'rejected' | null }>(
+        `SELECT rf.id, rf.feedback_id, rf.origin, rf.passed,
+                (SELECT rv.decision FROM reviews rv WHERE rv.refinement_id = rf.id ORDER BY rv.id DESC LIMIT 1) AS decision
+         FROM refinements rf JOIN feedback f ON f.id = rf.feedback_id JOIN samples s ON s.id = f.sample_id WHERE s.task_id = ? ORDER BY rf.id`,
+      )
+      .all(task.id)
+      .map((r) => ({ id: r.id, feedbackId: r.feedback_id, origin: r.origin, passed: r.passed === null ? null : r.passed === 1, decision: r.decision }));
+    return { dataset, taskId: taskKey, text: task.text, runs, feedback, refinements };
+  }
+
 }
 
 function toSummary(row: TaskRow): TaskSummary {

@@ -431,7 +431,7 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
       await page.getByLabel('samples per task', { exact: true }).fill('2');
       await page.getByLabel('max tokens').fill('32');
       await page.getByLabel('evaluation samples per task').fill('2');
-      await page.getByLabel('fine-tune epochs').fill('300');
+      await page.getByLabel('fine-tune epochs').fill('120');
       await page.getByLabel('fine-tune context').fill('256');
       await page.getByLabel('fine-tune learning rate').fill('0.0003');
       await page.getByRole('button', { name: 'start sampling' }).click();
@@ -486,6 +486,12 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
       await expect.poll(() => page.getByTestId('pass-at-k').locator('tbody tr').count(), { timeout: 30_000 }).toBe(1);
       expect(await page.getByTestId('pass-at-k').locator('tbody tr').first().textContent()).toMatch(/^pass@1\d+\.\d%\d+\.\d%[+-]\d+\.\d points/);
       expect(await page.getByTestId('per-task').locator('tbody tr').count()).toBe(3);
+      await page.getByTestId('per-task').locator('tbody tr', { hasText: '847' }).click();
+      const history = page.getByTestId('task-history');
+      await expect.poll(() => history.textContent()).toMatch(/mbpp-few\/847: its history/);
+      expect(await history.textContent()).toMatch(/feedback by ada \(human\): Return a copy of the list/);
+      expect(await history.textContent()).toMatch(/refinement \d+: fails, accepted/);
+      expect(await history.locator('li', { hasText: 'evaluation run' }).count()).toBe(2);
       await shot('7-evaluate');
       const trace = store.lineage.trace(store.db.prepare<[], { id: number }>('SELECT id FROM training_examples').get()?.id ?? 0);
       expect(trace).toMatchObject({ task: { taskId: '847' }, feedback: { author: 'ada', source: 'human' }, review: { reviewer: 'ada', decision: 'accepted' } });

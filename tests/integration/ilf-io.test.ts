@@ -163,9 +163,9 @@ describe('exports', () => {
 
 describe('the loop through the contract (what the app and server mode call)', () => {
   it('starts a round in the background, waits for a person, takes their feedback and reviewed edit, resumes to an adapter and a comparison', async () => {
-    const events: { step: string }[] = [];
+    const events: { step: string; text: string }[] = [];
     const handlers = createHandlers({ store, dataDir: dir, version: 'test', runtime: () => runtime, sandbox: () => Promise.resolve(pool),
-      emit: (name, p) => { if (name === 'pipeline.progress') events.push(p as { step: string }); } });
+      emit: (name, p) => { if (name === 'pipeline.progress') events.push(p as { step: string; text: string }); } });
     const call = async (name: string, payload: unknown): Promise<unknown> => {
       const r = await dispatch(handlers, name, payload);
       if (!r.ok) throw new Error(`${name}: ${r.error.message}`);
@@ -186,7 +186,9 @@ describe('the loop through the contract (what the app and server mode call)', ()
     expect(!again.ok && again.error.message).toMatch(/is running; one round runs at a time/);
     await expect.poll(() => status(started.id), { timeout: 60_000, interval: 50 }).toMatchObject({ step: 'review', status: 'waiting' });
     expect((await status(started.id)).message).toMatch(/no refinement passes its tests/);
-    expect(events.map((e) => e.step)).toEqual(expect.arrayContaining(['sample', 'test', 'feedback', 'refine', 'review']));
+    // Progress is throttled (the latest line a few times a second), and the round's final state always arrives.
+    expect(events.at(-1)).toMatchObject({ step: 'review', text: expect.stringMatching(/no refinement passes its tests/) });
+    expect(events.length).toBeLessThan(100);
 
     // A person: their own feedback on task 847, then the model's refinement of the execution feedback, edited and accepted.
     const pipeline = (await call('pipeline.get', { pipelineId: started.id })) as { pipeline: { samplingRunId: number } };

@@ -12,6 +12,7 @@ function handlers(overrides: Partial<Handlers> = {}): Handlers {
     'datasets.import': () => { throw new AppError('NOT_FOUND', '/x.jsonl does not exist', 'check the path'); },
     'tasks.list': (p) => ({ total: p.limit, tasks: [] }),
     'tasks.get': () => { throw new Error('boom'); },
+    'tasks.history': () => { throw new AppError('NOT_FOUND', 'no task 1'); },
     'models.list': () => ({ models: [], adapters: [] }),
     'models.add': () => { throw new AppError('BAD_INPUT', 'not a GGUF file', 'give a .gguf'); },
     'models.recommended': () => [],

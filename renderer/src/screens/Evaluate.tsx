@@ -58,12 +58,28 @@ export function Evaluate({ evaluate }: { evaluate: StoreApi<EvaluateState> }) {
                   <thead><tr><th>task</th><th>pass@{k1.k} before</th><th>after</th></tr></thead>
                   <tbody>
                     {[...k1.tasks].sort((a, b) => (b.after - b.before) - (a.after - a.before)).map((t) => (
-                      <tr key={t.taskKey} className={t.after > t.before ? 'up' : t.after < t.before ? 'down' : ''}>
+                      <tr key={t.taskKey} tabIndex={0} className={`clickable ${t.after > t.before ? 'up' : t.after < t.before ? 'down' : ''}`}
+                        onClick={() => void state.openTask(t.taskKey)} onKeyDown={(e) => { if (e.key === 'Enter') void state.openTask(t.taskKey); }}>
                         <td>{t.taskKey}</td><td>{pct(t.before)}</td><td>{pct(t.after)}</td>
                       </tr>
                     ))}
                   </tbody>
                 </table>
+              )}
+              {state.history && (
+                <div className="history" data-testid="task-history">
+                  <h3>{state.history.dataset}/{state.history.taskId}: its history</h3>
+                  <p className="task-text">{state.history.text}</p>
+                  <ul>
+                    {state.history.runs.map((r) => (
+                      <li key={`r${r.runId}`}>{r.purpose === 'evaluation' ? 'evaluation' : 'ILF'} run {r.runId}: model {r.modelId ?? 'import'}{r.adapterId !== null ? ` + adapter ${r.adapterId}` : ''} — {r.passed}/{r.samples} samples pass</li>
+                    ))}
+                    {state.history.feedback.map((f) => <li key={`f${f.id}`}>feedback by {f.author} ({f.source}): {f.text}</li>)}
+                    {state.history.refinements.map((r) => (
+                      <li key={`x${r.id}`}>{r.origin} refinement {r.id}: {r.passed === null ? 'untested' : r.passed ? 'passes' : 'fails'}{r.decision ? `, ${r.decision}` : ''}</li>
+                    ))}
+                  </ul>
+                </div>
               )}
             </>
           )}

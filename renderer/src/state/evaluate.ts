@@ -1,5 +1,5 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import type { ComparisonInfo, RequestResult } from '../../../preload/contract.js';
+import type { ComparisonInfo, RequestResult, TaskHistory } from '../../../preload/contract.js';
 import { ApiError, type ApiClient } from '../api/client.js';
 
 type EvaluationInfo = RequestResult<'evaluations.list'>[number];
@@ -11,6 +11,9 @@ export interface EvaluateState {
   after: number | null;
   comparisons: ComparisonInfo[];
   error: { message: string; hint?: string } | null;
+  /** The task opened from the per-task table. */
+  history: TaskHistory | null;
+  openTask(taskId: string): Promise<void>;
   refresh(): Promise<void>;
   choose(patch: { before?: number | null; after?: number | null }): Promise<void>;
 }
@@ -47,7 +50,16 @@ export function createEvaluateStore(api: ApiClient): StoreApi<EvaluateState> {
       }
     };
     return {
-      evaluations: [], before: null, after: null, comparisons: [], error: null,
+      evaluations: [], before: null, after: null, comparisons: [], error: null, history: null,
+      async openTask(taskId) {
+        const dataset = get().evaluations.find((e) => e.id === get().after)?.dataset;
+        if (!dataset) return;
+        try {
+          set({ history: await api.call('tasks.history', { dataset, taskId }) });
+        } catch (e) {
+          set({ error: e instanceof ApiError ? { message: e.message, ...(e.hint ? { hint: e.hint } : {}) } : { message: String(e) } });
+        }
+      },
       async refresh() {
         const evaluations = await api.call('evaluations.list');
         const pair = get().before === null && get().after === null ? defaultPair(evaluations) : { before: get().before, after: get().after };
