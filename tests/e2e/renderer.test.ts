@@ -415,7 +415,14 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
     const round = (): Promise<string | null> => page.getByTestId('rounds-table').locator('tbody tr').first().textContent();
     try {
       await page.goto(server.url);
-      // 1. Import three MBPP tasks.
+      // 1. Import three MBPP tasks (a broken file first: every bad line is listed and nothing is imported).
+      const broken = path.join(dir, 'broken.jsonl');
+      fs.writeFileSync(broken, `${fs.readFileSync(few, 'utf8')}{"task_id": 9000}\nnot json\n`);
+      await page.getByLabel('file to import').fill(broken);
+      await page.getByLabel('format').selectOption('mbpp');
+      await page.getByRole('button', { name: 'import' }).click();
+      await expect.poll(() => page.getByTestId('import-result').locator('li').allTextContents()).toEqual([expect.stringMatching(/^line 4: /), expect.stringMatching(/^line 5: /)]);
+      expect(await page.getByTestId('import-result').textContent()).toMatch(/2 malformed lines .*nothing was imported/);
       await page.getByLabel('file to import').fill(few);
       await page.getByLabel('format').selectOption('mbpp');
       await page.getByLabel('dataset name').fill('mbpp-few');

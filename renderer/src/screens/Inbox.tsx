@@ -32,6 +32,7 @@ export function Inbox({ inbox }: { inbox: StoreApi<InboxState> }) {
           <option value="true">has feedback ({counts.withFeedback})</option>
         </select>
         <input aria-label="split" placeholder="split" value={state.filter.split ?? ''} onChange={(e) => pick({ split: e.target.value || undefined })} />
+        <input aria-label="task" placeholder="task id" value={state.filter.task ?? ''} onChange={(e) => pick({ task: e.target.value || undefined })} />
       </div>
       {state.error && <div role="alert" className="error">{state.error.message}{state.error.hint && <div className="hint">{state.error.hint}</div>}</div>}
       {!state.loading && visible.length === 0 ? (

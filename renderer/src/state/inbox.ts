@@ -11,6 +11,8 @@ export interface InboxFilter {
   errorKind?: ErrorKind;
   /** Only failures with (true) or without (false) feedback. */
   hasFeedback?: boolean;
+  /** Task id (or the start of it). */
+  task?: string;
 }
 
 export type SaveState = 'idle' | 'pending' | 'saving' | 'saved' | 'conflict' | 'error';
@@ -50,7 +52,8 @@ const describe = (e: unknown): { message: string; hint?: string } =>
 /** What the list shows: the contract's filters are applied by main, error kind and feedback here. */
 export const selectVisible = (s: Pick<InboxState, 'items' | 'filter'>): FailureItem[] =>
   s.items.filter((i) => (s.filter.errorKind === undefined || i.errorKind === s.filter.errorKind) &&
-    (s.filter.hasFeedback === undefined || (i.feedbackCount > 0) === s.filter.hasFeedback));
+    (s.filter.hasFeedback === undefined || (i.feedbackCount > 0) === s.filter.hasFeedback) &&
+    (!s.filter.task || i.taskId.startsWith(s.filter.task)));
 
 /** Counts for the filter bar: per error kind, and with / without feedback. */
 export function selectCounts(s: Pick<InboxState, 'items'>): { total: number; withFeedback: number; byKind: Partial<Record<ErrorKind, number>> } {
@@ -80,7 +83,7 @@ export function createInboxStore(api: ApiClient, persist: Persist = { load: () =
     const load = async (): Promise<void> => {
       set({ loading: true, error: null });
       try {
-        const { runId, dataset, split } = get().filter;
+        const { runId, dataset, split } = get().filter; // error kind, feedback and task filter here, over what main sent
         const items = await api.call('failures.list', { ...(runId ? { runId } : {}), ...(dataset ? { dataset } : {}), ...(split ? { split } : {}), limit: 500 });
         set({ items, loading: false });
       } catch (e) {

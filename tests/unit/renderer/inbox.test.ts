@@ -16,6 +16,8 @@ describe('inbox selectors', () => {
     expect(selectVisible({ items, filter: { errorKind: 'assertion_failure' } }).map((i) => i.sampleId)).toEqual([5, 3]);
     expect(selectVisible({ items, filter: { hasFeedback: false } }).map((i) => i.sampleId)).toEqual([5, 2]);
     expect(selectVisible({ items, filter: { hasFeedback: true, errorKind: 'assertion_failure' } }).map((i) => i.sampleId)).toEqual([3]);
+    expect(selectVisible({ items, filter: { task: '304' } }).map((i) => i.sampleId)).toEqual([4]);
+    expect(selectVisible({ items, filter: { task: '30' } }).map((i) => i.sampleId)).toEqual([5, 4, 3, 2]);
   });
 
   it('count per kind and with feedback, over everything loaded', () => {
