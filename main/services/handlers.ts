@@ -31,6 +31,11 @@ export interface ServiceContext {
   runtime: () => LlamaRuntime;
   /** The sandbox pool; by default the best backend of the machine, opened on first use. */
   sandbox?: () => Promise<SandboxPool>;
+  /**
+   * When set (server mode shared beyond loopback), files named by a client must lie inside this
+   * folder: annotators on the network cannot make the server read arbitrary files.
+   */
+  fileRoot?: string;
 }
 
 const modelInfo = (m: ModelRow): ModelInfo => ({ ...m, trainable: isTrainable(m.quantization) });
@@ -38,6 +43,13 @@ const modelInfo = (m: ModelRow): ModelInfo => ({ ...m, trainable: isTrainable(m.
 /** The app's services, one per request of the contract; the same for Electron, server mode and tests. */
 export function createHandlers(ctx: ServiceContext): Handlers {
   const { store } = ctx;
+  const clientFile = (file: string): string => {
+    const absolute = path.resolve(ctx.fileRoot ?? '.', file);
+    if (ctx.fileRoot !== undefined && !absolute.startsWith(path.resolve(ctx.fileRoot) + path.sep)) {
+      throw new AppError('BAD_INPUT', `${file} is outside the data folder, which is all a shared server reads`, `put the file in ${ctx.fileRoot} and give its name`);
+    }
+    return absolute;
+  };
   // One job runner per service layer (one per app, server or CLI): one training run at a time.
   let jobs: TrainingJobs | undefined;
   const training = (): TrainingJobs =>
@@ -85,7 +97,7 @@ export function createHandlers(ctx: ServiceContext): Handlers {
     }),
     'datasets.list': () => store.catalog.listDatasets(),
     'datasets.import': (p) =>
-      importTasks(store, p.file, {
+      importTasks(store, clientFile(p.file), {
         format: p.format,
         name: p.name,
         defaultSplit: p.defaultSplit,
@@ -97,7 +109,8 @@ export function createHandlers(ctx: ServiceContext): Handlers {
       adapters: store.models.adapters().map(({ baseModelSha256: _sha, trainingRunId: _run, ...a }) => a),
     }),
     'models.add': async (p) => {
-      const { model, created } = await addLocalModel(store, ctx.runtime(), p.file, p.name ? { name: p.name } : {});
+      const file = clientFile(p.file); // checked before anything starts
+      const { model, created } = await addLocalModel(store, ctx.runtime(), file, p.name ? { name: p.name } : {});
       return { model: modelInfo(model), created };
     },
     'models.recommended': () => [...RECOMMENDED_MODELS],

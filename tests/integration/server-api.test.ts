@@ -74,7 +74,7 @@ beforeAll(async () => {
   failingSample = id ?? 0;
   server = await startServer({
     host: '0.0.0.0', port: 0, rendererDir, token: 'lab-token-0123456789abcdef',
-    handlersFor: (emit) => createHandlers({ store, dataDir: dir, version: '0.0.0-test', emit, runtime: noRuntime }),
+    handlersFor: (emit) => createHandlers({ store, dataDir: dir, version: '0.0.0-test', emit, runtime: noRuntime, fileRoot: dir }),
   });
   url = `ws://127.0.0.1:${new URL(server.url).port}/api`;
 });
@@ -114,6 +114,15 @@ describe('server mode API', () => {
     }
     // Still serving.
     expect(await client.call('app.info')).toMatchObject({ ok: true, value: { version: '0.0.0-test' } });
+    client.close();
+  });
+
+  it('shared on the network, it reads no file outside the data folder', async () => {
+    const client = await Client.open(`${url}?token=lab-token-0123456789abcdef`);
+    for (const file of ['/etc/passwd', '../../etc/passwd', path.join(dir, '..', 'elsewhere.jsonl')]) {
+      expect(await client.call('datasets.import', { file, format: 'jsonl' })).toMatchObject({ ok: false, error: { code: 'BAD_INPUT', message: expect.stringMatching(/outside the data folder/) } });
+      expect(await client.call('models.add', { file })).toMatchObject({ ok: false, error: { message: expect.stringMatching(/outside the data folder/) } });
+    }
     client.close();
   });
 

@@ -11,7 +11,10 @@ export async function serveCommand(ctx: CommandContext): Promise<number> {
     port: numberOption(ctx.values, 'port', 7860, { integer: true, min: 0, max: 65535 }),
     token: stringOption(ctx, 'token'),
     rendererDir: rendererDistDir(),
-    handlersFor: (emit) => createHandlers({ store: ctx.store(), dataDir: ctx.dataDir, version: appVersion(), emit, runtime: ctx.runtime }),
+    handlersFor: (emit) => createHandlers({
+      store: ctx.store(), dataDir: ctx.dataDir, version: appVersion(), emit, runtime: ctx.runtime,
+      ...(isLoopback(host) ? {} : { fileRoot: ctx.dataDir }),
+    }),
   });
   ctx.io.stdout(`ILF Studio is at ${server.url}\n` +
     (isLoopback(host) ? 'only this machine can reach it; --host 0.0.0.0 shares it on the network (with an access token)\n'
