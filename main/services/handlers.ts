@@ -114,7 +114,13 @@ export function createHandlers(ctx: ServiceContext): Handlers {
       return { model: modelInfo(model), created };
     },
     'models.recommended': () => [...RECOMMENDED_MODELS],
-    'models.download': (p) => ({ downloadId: startDownload(p.ref, p.sha256) }),
+    'models.download': (p) => {
+      // A shared server fetches only from the model hub, never a URL an annotator points at the LAN.
+      if (ctx.fileRoot !== undefined && !p.ref.startsWith('hf:')) {
+        throw new AppError('BAD_INPUT', 'a server shared on the network downloads only hf:OWNER/REPO/FILE.gguf references', 'give an hf: reference, or download on the server itself');
+      }
+      return { downloadId: startDownload(p.ref, p.sha256) };
+    },
     'models.downloadCancel': (p) => {
       const abort = downloads.get(p.downloadId);
       abort?.abort();

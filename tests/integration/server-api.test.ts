@@ -117,11 +117,14 @@ describe('server mode API', () => {
     client.close();
   });
 
-  it('shared on the network, it reads no file outside the data folder', async () => {
+  it('shared on the network, it reads no file outside the data folder and fetches no URL but the hub', async () => {
     const client = await Client.open(`${url}?token=lab-token-0123456789abcdef`);
     for (const file of ['/etc/passwd', '../../etc/passwd', path.join(dir, '..', 'elsewhere.jsonl')]) {
       expect(await client.call('datasets.import', { file, format: 'jsonl' })).toMatchObject({ ok: false, error: { code: 'BAD_INPUT', message: expect.stringMatching(/outside the data folder/) } });
       expect(await client.call('models.add', { file })).toMatchObject({ ok: false, error: { message: expect.stringMatching(/outside the data folder/) } });
+    }
+    for (const ref of ['http://169.254.169.254/latest/meta-data', 'https://intranet.local/model.gguf', 'file:///etc/passwd']) {
+      expect(await client.call('models.download', { ref })).toMatchObject({ ok: false, error: { code: 'BAD_INPUT', message: expect.stringMatching(/downloads only hf:/) } });
     }
     client.close();
   });
