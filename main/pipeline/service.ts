@@ -3,7 +3,8 @@ import { AppError } from '../errors.js';
 import type { LlamaRuntime } from '../models/runtime.js';
 import type { SandboxPool } from '../sandbox/pool.js';
 import type { Store } from '../store/store.js';
-import { isAlive, type TrainingJobs } from '../training/jobs.js';
+import type { TrainingJobs } from '../training/jobs.js';
+import { isProcessAlive } from '../process-alive.js';
 import { latestEvery } from '../services/throttle.js';
 import { createLoop, loopComparisons, parseLoopConfig, runLoop, type LoopProgress } from './loop.js';
 
@@ -18,7 +19,7 @@ export class PipelineService {
     store: Store; runtime: () => LlamaRuntime; pool: () => Promise<SandboxPool>; training: () => TrainingJobs;
     onProgress?: (p: LoopProgress) => void;
   }) {
-    deps.store.pipeline.interruptOrphans(isAlive);
+    deps.store.pipeline.interruptOrphans(isProcessAlive);
   }
 
   start(modelId: number, config: IlfRunConfig, previousId?: number): PipelineInfo {

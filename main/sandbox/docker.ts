@@ -5,6 +5,7 @@ import Docker from 'dockerode';
 import { AppError } from '../errors.js';
 import { lineHandle } from './line-handle.js';
 import type { SandboxBackend, SandboxLimits, WorkerHandle } from './types.js';
+import { isProcessAlive } from '../process-alive.js';
 
 export const DEFAULT_SANDBOX_IMAGE = 'ilf-sandbox-python:bookworm';
 export const LABEL_APP = 'org.ilfstudio.app';
@@ -22,13 +23,7 @@ const IMAGE_HINT = 'build it offline with `sudo bash .ci/setup-docker` (debootst
 function ownerGone(labels: Record<string, string>): boolean {
   if (labels[LABEL_HOST] !== os.hostname()) return false; // another machine's session: not ours to judge
   const pid = Number(labels[LABEL_PID]);
-  if (!Number.isInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return !Number.isInteger(pid) || pid <= 0 || !isProcessAlive(pid);
 }
 
 function statusCode(e: unknown): number | undefined {

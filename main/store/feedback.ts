@@ -79,10 +79,6 @@ export class FeedbackLineage {
     );
   }
 
-  editFeedback(id: number, text: string): void {
-    const r = this.db.prepare('UPDATE feedback SET text = ?, edited_at = ? WHERE id = ?').run(text, nowIso(), id);
-    if (r.changes !== 1) throw new Error(`no feedback with id ${id}`);
-  }
 
   addRefinement(r: NewRefinement): number {
     return Number(

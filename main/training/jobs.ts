@@ -7,6 +7,7 @@ import { isTrainable, TRAINABLE_QUANTIZATIONS } from '../models/quantization.js'
 import { addAdapter } from '../models/registry.js';
 import { physicalCores, type LlamaRuntime } from '../models/runtime.js';
 import { latestEvery } from '../services/throttle.js';
+import { isProcessAlive } from '../process-alive.js';
 import type { Store } from '../store/store.js';
 import type { TrainingRunRow } from '../store/training.js';
 import { tokenizeExample, trainingSetExamples } from './examples.js';
@@ -48,15 +49,6 @@ interface Active {
   finished: Promise<TrainingRunRow>;
 }
 
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
 const runFiles = (dir: string) => ({
   dir,
   data: path.join(dir, 'data.jsonl'),
@@ -79,7 +71,7 @@ export class TrainingJobs implements AsyncDisposable {
 
   constructor(private readonly options: TrainingJobsOptions) {
     this.store = options.store;
-    this.store.training.interruptOrphans(isAlive);
+    this.store.training.interruptOrphans(isProcessAlive);
   }
 
   /** Checks everything that can be checked before a run exists, then starts the trainer. */

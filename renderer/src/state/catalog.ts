@@ -2,6 +2,7 @@ import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { DatasetFormat, DatasetSummary, ImportReport, TaskSummary } from '../../../preload/contract.js';
 import type { ApiClient } from '../api/client.js';
 import { ApiError } from '../api/client.js';
+import { screenError, type ScreenError } from './screen-error.js';
 
 /** The Tasks screen's slice: a mirror of what main holds, refreshed on demand. */
 export interface CatalogState {
@@ -10,7 +11,7 @@ export interface CatalogState {
   total: number;
   filter: { dataset?: string; split?: string; search?: string };
   loading: boolean;
-  error: { message: string; hint?: string } | null;
+  error: ScreenError | null;
   /** The import in flight or just done: lines read so far, then the report or the per-line errors. */
   importing: { linesRead: number; report: ImportReport | null; error: { message: string; hint?: string; details: readonly string[] } | null } | null;
   importFile(file: string, format: DatasetFormat, name?: string): Promise<void>;
@@ -32,8 +33,7 @@ export function createCatalogStore(api: ApiClient): StoreApi<CatalogState> {
         ]);
         set({ datasets, tasks: page.tasks, total: page.total, loading: false });
       } catch (e) {
-        const error = e instanceof ApiError ? { message: e.message, ...(e.hint ? { hint: e.hint } : {}) } : { message: String(e) };
-        set({ loading: false, error });
+        set({ loading: false, error: screenError(e) });
       }
     };
     return {
@@ -56,7 +56,7 @@ export function createCatalogStore(api: ApiClient): StoreApi<CatalogState> {
           set({ importing: { linesRead: report.linesRead, report, error: null } });
           await load();
         } catch (e) {
-          const error = e instanceof ApiError ? { message: e.message, ...(e.hint ? { hint: e.hint } : {}), details: e.details } : { message: String(e), details: [] };
+          const error = { ...screenError(e), details: e instanceof ApiError ? e.details : [] };
           set({ importing: { linesRead: get().importing?.linesRead ?? 0, report: null, error } });
         } finally {
           off();

@@ -1,6 +1,7 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { ComparisonInfo, RequestResult, TaskHistory } from '../../../preload/contract.js';
-import { ApiError, type ApiClient } from '../api/client.js';
+import type { ApiClient } from '../api/client.js';
+import { screenError, type ScreenError } from './screen-error.js';
 
 type EvaluationInfo = RequestResult<'evaluations.list'>[number];
 
@@ -10,7 +11,7 @@ export interface EvaluateState {
   before: number | null;
   after: number | null;
   comparisons: ComparisonInfo[];
-  error: { message: string; hint?: string } | null;
+  error: ScreenError | null;
   /** The task opened from the per-task table. */
   history: TaskHistory | null;
   openTask(taskId: string): Promise<void>;
@@ -46,7 +47,7 @@ export function createEvaluateStore(api: ApiClient): StoreApi<EvaluateState> {
         const comparisons = await Promise.all(ksOf(evaluations, [before, after]).map((k) => api.call('evaluations.compare', { before, after, k })));
         set({ comparisons, error: null });
       } catch (e) {
-        set({ comparisons: [], error: e instanceof ApiError ? { message: e.message, ...(e.hint ? { hint: e.hint } : {}) } : { message: String(e) } });
+        set({ comparisons: [], error: screenError(e) });
       }
     };
     return {
@@ -57,7 +58,7 @@ export function createEvaluateStore(api: ApiClient): StoreApi<EvaluateState> {
         try {
           set({ history: await api.call('tasks.history', { dataset, taskId }) });
         } catch (e) {
-          set({ error: e instanceof ApiError ? { message: e.message, ...(e.hint ? { hint: e.hint } : {}) } : { message: String(e) } });
+          set({ error: screenError(e) });
         }
       },
       async refresh() {

@@ -1,6 +1,7 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import { TrainingConfig, type ModelInfo, type RequestResult, type TrainingRunInfo, type TrainingSetInfo } from '../../../preload/contract.js';
 import { ApiError, type ApiClient } from '../api/client.js';
+import { attemptWith, type ScreenError } from './screen-error.js';
 
 type MetricPoint = { phase: 'train' | 'validation'; step: number; loss: number };
 
@@ -16,7 +17,7 @@ export interface FinetuneState {
   metrics: MetricPoint[];
   /** The chosen set's rows, each with where it came from. */
   rows: RequestResult<'trainingSets.rows'>;
-  error: { message: string; hint?: string } | null;
+  error: ScreenError | null;
   refresh(): Promise<void>;
   choose(patch: { setId?: number | null; modelId?: number | null }): void;
   setConfig(patch: Partial<TrainingConfig>): void;
@@ -46,19 +47,9 @@ export function chartPoints(metrics: readonly MetricPoint[], phase: MetricPoint[
   return series.map((m) => `${((m.step / maxStep) * width).toFixed(1)},${(height - (m.loss / maxLoss) * height).toFixed(1)}`).join(' ');
 }
 
-const describe = (e: unknown): { message: string; hint?: string } =>
-  e instanceof ApiError ? { message: e.message, ...(e.hint ? { hint: e.hint } : {}) } : { message: String(e) };
-
 export function createFinetuneStore(api: ApiClient): StoreApi<FinetuneState> {
   return createStore<FinetuneState>()((set, get) => {
-    const attempt = async (fn: () => Promise<void>): Promise<void> => {
-      try {
-        set({ error: null });
-        await fn();
-      } catch (e) {
-        set({ error: describe(e) });
-      }
-    };
+    const attempt = attemptWith(set);
     return {
       sets: [], models: [], runs: [], setId: null, modelId: null, config: { ...FORM_DEFAULTS }, run: null, metrics: [], rows: [], error: null,
       refresh: () => attempt(async () => {

@@ -1,6 +1,7 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { ErrorKind, FailureDetail, FailureItem } from '../../../preload/contract.js';
 import { ApiError, type ApiClient } from '../api/client.js';
+import { screenError, type ScreenError } from './screen-error.js';
 
 /** The failures inbox and the Annotate screen: which failures, which one is open, and the feedback being written. */
 
@@ -21,7 +22,7 @@ export interface InboxState {
   items: FailureItem[];
   filter: InboxFilter;
   loading: boolean;
-  error: { message: string; hint?: string } | null;
+  error: ScreenError | null;
   /** The annotator's name, recorded as the author of what they write. */
   author: string;
   /** The open failure, or null on the inbox list. */
@@ -46,8 +47,6 @@ export interface InboxState {
 
 export const SAVE_DELAY_MS = 500;
 
-const describe = (e: unknown): { message: string; hint?: string } =>
-  e instanceof ApiError ? { message: e.message, ...(e.hint ? { hint: e.hint } : {}) } : { message: String(e) };
 
 /** What the list shows: the contract's filters are applied by main, error kind and feedback here. */
 export const selectVisible = (s: Pick<InboxState, 'items' | 'filter'>): FailureItem[] =>
@@ -87,7 +86,7 @@ export function createInboxStore(api: ApiClient, persist: Persist = { load: () =
         const items = await api.call('failures.list', { ...(runId ? { runId } : {}), ...(dataset ? { dataset } : {}), ...(split ? { split } : {}), limit: 500 });
         set({ items, loading: false });
       } catch (e) {
-        set({ loading: false, error: describe(e) });
+        set({ loading: false, error: screenError(e) });
       }
     };
     const mine = (detail: FailureDetail, author: string): InboxState['saved'] => {
@@ -118,7 +117,7 @@ export function createInboxStore(api: ApiClient, persist: Persist = { load: () =
           const saved = mine(current, get().author);
           set({ current, saved, draft: saved?.text ?? '', saveState: saved ? 'saved' : 'idle', saveMessage: null, error: null });
         } catch (e) {
-          set({ error: describe(e) });
+          set({ error: screenError(e) });
         }
       },
       close() {
@@ -162,7 +161,7 @@ export function createInboxStore(api: ApiClient, persist: Persist = { load: () =
           set({ items: get().items.map((i) => (i.sampleId === current.sampleId && !saved ? { ...i, feedbackCount: i.feedbackCount + 1 } : i)) });
         } catch (e) {
           const conflict = e instanceof ApiError && e.code === 'CONFLICT';
-          set({ saveState: conflict ? 'conflict' : 'error', saveMessage: describe(e).message });
+          set({ saveState: conflict ? 'conflict' : 'error', saveMessage: screenError(e).message });
         }
       },
       toggleHelp(open) {

@@ -1,6 +1,7 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import { IlfRunConfig, type DatasetSummary, type ModelInfo, type PipelineInfo } from '../../../preload/contract.js';
 import { ApiError, type ApiClient } from '../api/client.js';
+import { attemptWith, type ScreenError } from './screen-error.js';
 
 /** The Sample screen: start an ILF round (sampling first), follow it, cancel or resume it. */
 export interface RoundsState {
@@ -11,7 +12,7 @@ export interface RoundsState {
   config: IlfRunConfig;
   /** The latest progress line per round. */
   progress: Record<number, { step: string; text: string }>;
-  error: { message: string; hint?: string } | null;
+  error: ScreenError | null;
   refresh(): Promise<void>;
   setModel(id: number | null): void;
   setConfig(patch: Partial<IlfRunConfig>): void;
@@ -26,14 +27,7 @@ export const paperDefaults = (dataset: string): IlfRunConfig => ({ ...IlfRunConf
 
 export function createRoundsStore(api: ApiClient): StoreApi<RoundsState> {
   return createStore<RoundsState>()((set, get) => {
-    const attempt = async (fn: () => Promise<void>): Promise<void> => {
-      try {
-        set({ error: null });
-        await fn();
-      } catch (e) {
-        set({ error: e instanceof ApiError ? { message: e.message, ...(e.hint ? { hint: e.hint } : {}) } : { message: String(e) } });
-      }
-    };
+    const attempt = attemptWith(set);
     const reload = async (): Promise<void> => set({ rounds: [...(await api.call('pipeline.list'))].reverse() });
     return {
       models: [], datasets: [], rounds: [], modelId: null, config: paperDefaults(''), progress: {}, error: null,

@@ -1,6 +1,7 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { EventPayload, HardwareReport, ModelInfo, RequestResult } from '../../../preload/contract.js';
-import { ApiError, type ApiClient } from '../api/client.js';
+import type { ApiClient } from '../api/client.js';
+import { attemptWith, type ScreenError } from './screen-error.js';
 
 type Download = EventPayload<'download.progress'>;
 
@@ -10,7 +11,7 @@ export interface SetupState {
   models: ModelInfo[];
   recommended: RequestResult<'models.recommended'>;
   downloads: Record<number, Download>;
-  error: { message: string; hint?: string } | null;
+  error: ScreenError | null;
   refresh(): Promise<void>;
   detectHardware(): Promise<void>;
   addFile(file: string): Promise<void>;
@@ -25,14 +26,7 @@ export const downloadFraction = (d: Pick<Download, 'bytes' | 'totalBytes' | 'sta
 
 export function createSetupStore(api: ApiClient): StoreApi<SetupState> {
   return createStore<SetupState>()((set, get) => {
-    const attempt = async (fn: () => Promise<void>): Promise<void> => {
-      try {
-        set({ error: null });
-        await fn();
-      } catch (e) {
-        set({ error: e instanceof ApiError ? { message: e.message, ...(e.hint ? { hint: e.hint } : {}) } : { message: String(e) } });
-      }
-    };
+    const attempt = attemptWith(set);
     const reloadModels = async (): Promise<void> => set({ models: (await api.call('models.list')).models });
     return {
       hardware: null, models: [], recommended: [], downloads: {}, error: null,
