@@ -26,12 +26,13 @@ const haveChromium = fs.existsSync(CHROMIUM);
 if (!haveChromium && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium for the browser tests`);
 
 /** The real server mode (HTTP + WebSocket) over a store, and a browser page on it. */
-async function openApp(browser: Browser, store: Store, dataDir: string, options: { token?: string; query?: string } = {}): Promise<{ page: Page; errors: string[]; server: RunningServer }> {
+async function openApp(browser: Browser, store: Store, dataDir: string, options: { token?: string; query?: string; runtime?: LlamaRuntime } = {}): Promise<{ page: Page; errors: string[]; server: RunningServer }> {
+  const { runtime } = options;
   const server = await startServer({
     port: 0,
     rendererDir,
     ...(options.token ? { token: options.token } : {}),
-    handlersFor: (emit) => createHandlers({ store, dataDir, version: '0.0.0-e2e', emit, runtime: noRuntime }),
+    handlersFor: (emit) => createHandlers({ store, dataDir, version: '0.0.0-e2e', emit, runtime: runtime ? () => runtime : noRuntime }),
   });
   const page = await browser.newPage();
   page.setDefaultTimeout(10_000);
@@ -42,6 +43,23 @@ async function openApp(browser: Browser, store: Store, dataDir: string, options:
   });
   await page.goto(options.query === undefined ? server.url : server.url.replace(/\?.*$/, '') + options.query);
   return { page, errors, server };
+}
+
+/** Where the screens' screenshots go: CI artifacts, not committed. */
+function screensDir(sub = ''): string {
+  const dir = path.join(repoRoot, 'test-artifacts', 'screens', sub);
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** A store with a generated 0.5M-parameter model registered, and the one-thread runtime that runs it. */
+async function storeWithTinyModel(dir: string, params = '500K'): Promise<{ store: Store; runtime: LlamaRuntime; modelFile: string }> {
+  const store = Store.open(path.join(dir, 'ilf.sqlite'));
+  const runtime = new LlamaRuntime({ threads: 1 });
+  const modelFile = path.join(dir, 'tiny.gguf');
+  await writeTinyModel(modelFile, specForParams(params, { seed: 1 }));
+  await addLocalModel(store, runtime, modelFile);
+  return { store, runtime, modelFile };
 }
 
 describe.runIf(haveChromium)('the renderer in Chromium', () => {
@@ -122,8 +140,7 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
 
   it('failures inbox → annotate with the keyboard: the failing line marked, expected vs actual, feedback saved as you type', async () => {
     const dir = tempDir();
-    const artifacts = path.join(repoRoot, 'test-artifacts', 'screens');
-    fs.mkdirSync(artifacts, { recursive: true });
+    const artifacts = screensDir();
     const store = Store.open(path.join(dir, 'ilf.sqlite'));
     await importTasks(store, sharedData('mbpp.jsonl'), { format: 'mbpp' });
     const { runId } = seedRun(store, 'mbpp', 'train');
@@ -193,8 +210,7 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
 
   it('review with the keyboard: a diff of original vs refinement, accept, and an edit that must pass its tests before it counts', async () => {
     const dir = tempDir();
-    const artifacts = path.join(repoRoot, 'test-artifacts', 'screens');
-    fs.mkdirSync(artifacts, { recursive: true });
+    const artifacts = screensDir();
     const store = Store.open(path.join(dir, 'ilf.sqlite'));
     await importTasks(store, sharedData('mbpp.jsonl'), { format: 'mbpp' });
     const { runId } = seedRun(store, 'mbpp', 'train');
@@ -244,24 +260,14 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
 
   it('fine-tune: choose a set and a model, start, watch the loss chart move, stop, resume to an adapter', async () => {
     const dir = tempDir();
-    const artifacts = path.join(repoRoot, 'test-artifacts', 'screens');
-    fs.mkdirSync(artifacts, { recursive: true });
-    const store = Store.open(path.join(dir, 'ilf.sqlite'));
-    const runtime = new LlamaRuntime({ threads: 1 });
-    const modelFile = path.join(dir, 'tiny.gguf');
-    await writeTinyModel(modelFile, specForParams('500K', { seed: 1 }));
-    await addLocalModel(store, runtime, modelFile);
+    const artifacts = screensDir();
+    const { store, runtime } = await storeWithTinyModel(dir);
     const data = path.join(dir, 'accepted.jsonl');
     fs.writeFileSync(data, `${JSON.stringify({ prompt: '"""\nWrite a function to add two numbers.\n"""\n', completion: 'def add(a, b):\n    return a + b\n' })}\n`);
     store.training.createFileTrainingSet('accepted.jsonl', data, 'e2e');
-    const server = await startServer({ port: 0, rendererDir,
-      handlersFor: (emit) => createHandlers({ store, dataDir: dir, version: '0.0.0-e2e', emit, runtime: () => runtime }) });
-    const page = await browser.newPage();
+    const { page, errors, server } = await openApp(browser, store, dir, { runtime, query: '#finetune' });
     page.setDefaultTimeout(30_000);
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
     try {
-      await page.goto(`${server.url}#finetune`);
       await page.getByRole('button', { name: '6 · Fine-tune' }).click();
       await expect.poll(() => page.getByLabel('training set').locator('option:checked').textContent()).toMatch(/accepted\.jsonl \(from a file\)/);
       await expect.poll(() => page.getByLabel('model').locator('option:checked').textContent()).toMatch(/F32/);
@@ -297,8 +303,7 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
 
   it('evaluate: pass@1 and pass@10 before vs after with the paired CI, bars, and the per-task table', async () => {
     const dir = tempDir();
-    const artifacts = path.join(repoRoot, 'test-artifacts', 'screens');
-    fs.mkdirSync(artifacts, { recursive: true });
+    const artifacts = screensDir();
     const store = Store.open(path.join(dir, 'ilf.sqlite'));
     await importTasks(store, sharedData('mbpp.jsonl'), { format: 'mbpp' });
     const { modelId, runId, datasetId } = seedRun(store, 'mbpp', 'test');
@@ -345,22 +350,12 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
 
   it('sample: start a round with the paper\'s defaults adjusted, watch it, see it wait for feedback, open its failures; cancel another', async () => {
     const dir = tempDir();
-    const artifacts = path.join(repoRoot, 'test-artifacts', 'screens');
-    fs.mkdirSync(artifacts, { recursive: true });
-    const store = Store.open(path.join(dir, 'ilf.sqlite'));
+    const artifacts = screensDir();
+    const { store, runtime } = await storeWithTinyModel(dir);
     await importTasks(store, sharedData('mbpp.jsonl'), { format: 'mbpp' });
-    const runtime = new LlamaRuntime({ threads: 1 });
-    const modelFile = path.join(dir, 'tiny.gguf');
-    await writeTinyModel(modelFile, specForParams('500K', { seed: 1 }));
-    await addLocalModel(store, runtime, modelFile);
-    const server = await startServer({ port: 0, rendererDir,
-      handlersFor: (emit) => createHandlers({ store, dataDir: dir, version: '0.0.0-e2e', emit, runtime: () => runtime }) });
-    const page = await browser.newPage();
+    const { page, errors, server } = await openApp(browser, store, dir, { runtime, query: '#sample' });
     page.setDefaultTimeout(30_000);
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
     try {
-      await page.goto(`${server.url}#sample`);
       await page.getByRole('button', { name: '2 · Sample' }).click();
       expect(await page.getByLabel('samples per task', { exact: true }).inputValue()).toBe('30'); // the paper's n
       expect(await page.getByLabel('temperature').inputValue()).toBe('0.8');
@@ -395,26 +390,16 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
 
   it('the whole loop in the browser: import → sample → feedback with the keyboard → refine → edit and accept → fine-tune with a moving loss chart → before/after', async () => {
     const dir = tempDir();
-    const artifacts = path.join(repoRoot, 'test-artifacts', 'screens', 'walkthrough');
-    fs.mkdirSync(artifacts, { recursive: true });
+    const artifacts = screensDir('walkthrough');
     const few = path.join(dir, 'mbpp-few.jsonl');
     fs.writeFileSync(few, `${fs.readFileSync(sharedData('mbpp.jsonl'), 'utf8').trim().split('\n')
       .filter((l) => [502, 536, 847].includes((JSON.parse(l) as { task_id: number }).task_id)).join('\n')}\n`);
-    const store = Store.open(path.join(dir, 'ilf.sqlite'));
-    const runtime = new LlamaRuntime({ threads: 1 });
-    const modelFile = path.join(dir, 'tiny.gguf');
-    await writeTinyModel(modelFile, specForParams('500K', { seed: 1 }));
-    await addLocalModel(store, runtime, modelFile);
-    const server = await startServer({ port: 0, rendererDir,
-      handlersFor: (emit) => createHandlers({ store, dataDir: dir, version: '0.0.0-e2e', emit, runtime: () => runtime }) });
-    const page = await browser.newPage();
+    const { store, runtime } = await storeWithTinyModel(dir);
+    const { page, errors, server } = await openApp(browser, store, dir, { runtime });
     page.setDefaultTimeout(60_000);
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
     const shot = (name: string): Promise<Buffer> => page.screenshot({ path: path.join(artifacts, `${name}.png`) });
     const round = (): Promise<string | null> => page.getByTestId('rounds-table').locator('tbody tr').first().textContent();
     try {
-      await page.goto(server.url);
       // 1. Import three MBPP tasks (a broken file first: every bad line is listed and nothing is imported).
       const broken = path.join(dir, 'broken.jsonl');
       fs.writeFileSync(broken, `${fs.readFileSync(few, 'utf8')}{"task_id": 9000}\nnot json\n`);
@@ -513,8 +498,7 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
 
   it('setup: hardware, a model downloaded from a local stand-in hub with progress, another cancelled, a file added', async () => {
     const dir = tempDir();
-    const artifacts = path.join(repoRoot, 'test-artifacts', 'screens');
-    fs.mkdirSync(artifacts, { recursive: true });
+    const artifacts = screensDir();
     const file = path.join(dir, 'tiny.gguf');
     await writeTinyModel(file, specForParams('3M', { seed: 2 }));
     const body = fs.readFileSync(file);
@@ -532,13 +516,9 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
     const hubUrl = `http://127.0.0.1:${(hub.address() as { port: number }).port}`;
     const store = Store.open(path.join(dir, 'ilf.sqlite'));
     const runtime = new LlamaRuntime({ threads: 1 });
-    const server = await startServer({ port: 0, rendererDir,
-      handlersFor: (emit) => createHandlers({ store, dataDir: dir, version: '0.0.0-e2e', emit, runtime: () => runtime }) });
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
+    const { page, errors, server } = await openApp(browser, store, dir, { runtime, query: '#setup' });
+    page.setDefaultTimeout(30_000);
     try {
-      await page.goto(`${server.url}#setup`);
       await page.getByRole('button', { name: '0 · Setup' }).click();
       await expect.poll(() => page.getByTestId('setup').locator('.empty').textContent()).toMatch(/No model yet/);
       await page.getByRole('button', { name: 'detect hardware' }).click();
