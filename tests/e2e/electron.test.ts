@@ -13,13 +13,16 @@ import { repoRoot, tempDir } from '../helpers/fs.js';
 
 const require = createRequire(import.meta.url);
 
+/**
+ * The installed Electron binary, read from the package's path.txt. Not `require('electron')`: when
+ * the binary is missing that tries to download it, which this test must never do.
+ */
 function electronBinary(): string | undefined {
-  try {
-    const binary = require('electron') as unknown; // the package exports the binary's path, once downloaded
-    return typeof binary === 'string' && fs.existsSync(binary) ? binary : undefined;
-  } catch {
-    return undefined;
-  }
+  const pkg = path.dirname(require.resolve('electron/package.json'));
+  const pathFile = path.join(pkg, 'path.txt');
+  if (!fs.existsSync(pathFile)) return undefined;
+  const binary = path.join(pkg, 'dist', fs.readFileSync(pathFile, 'utf8').trim());
+  return fs.existsSync(binary) ? binary : undefined;
 }
 
 const binary = electronBinary();
