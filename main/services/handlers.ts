@@ -1,13 +1,13 @@
 import type { Handlers, Emit } from './dispatch.js';
-import { AppError, describeError } from '../errors.js';
+import { AppError } from '../errors.js';
 import { importTasks } from '../datasets/import.js';
 import type { Store } from '../store/store.js';
-import type { EventPayload, ModelInfo } from '../../preload/contract.js';
+import type { ModelInfo } from '../../preload/contract.js';
 import { detectHardware } from '../models/hardware.js';
 import { isTrainable } from '../models/quantization.js';
 import { RECOMMENDED_MODELS } from '../models/recommended.js';
-import { addLocalModel, downloadModel } from '../models/registry.js';
-import { latestEvery } from './throttle.js';
+import { addLocalModel } from '../models/registry.js';
+import { DownloadJobs } from '../models/download-jobs.js';
 import type { LlamaRuntime } from '../models/runtime.js';
 import type { ModelRow } from '../store/models.js';
 import { TrainingJobs } from '../training/jobs.js';
@@ -63,28 +63,9 @@ export function createHandlers(ctx: ServiceContext): Handlers {
     pool = undefined;
     throw e;
   })));
-  // Downloads run in the background; each can be cancelled by its id.
-  const downloads = new Map<number, AbortController>();
-  let nextDownload = 1;
-  const startDownload = (ref: string, sha256?: string): number => {
-    const downloadId = nextDownload++;
-    const abort = new AbortController();
-    downloads.set(downloadId, abort);
-    const base = { downloadId, ref, bytes: 0, totalBytes: null as number | null, bytesPerSecond: 0, etaSeconds: null as number | null, modelId: null as number | null, error: null as string | null };
-    const progress = latestEvery<EventPayload<'download.progress'>>(250, (p) => ctx.emit('download.progress', p));
-    let last = { ...base, state: 'downloading' as const };
-    void downloadModel(store, ctx.runtime(), ref, ctx.dataDir, {
-      signal: abort.signal, ...(sha256 ? { expectedSha256: sha256 } : {}),
-      onProgress: (p) => {
-        last = { ...last, bytes: p.bytes, totalBytes: p.totalBytes, bytesPerSecond: p.bytesPerSecond, etaSeconds: p.etaSeconds };
-        progress.push(last);
-      },
-    }).then(
-      ({ model }) => progress.flush({ ...last, state: 'done', modelId: model.id }),
-      (e: unknown) => progress.flush({ ...last, state: abort.signal.aborted ? 'cancelled' : 'failed', error: abort.signal.aborted ? null : describeError(e) }),
-    ).finally(() => downloads.delete(downloadId));
-    return downloadId;
-  };
+  let downloadJobs: DownloadJobs | undefined;
+  const downloads = (): DownloadJobs =>
+    (downloadJobs ??= new DownloadJobs({ store, runtime: ctx.runtime, dataDir: ctx.dataDir, onProgress: (p) => ctx.emit('download.progress', p) }));
   let loops: PipelineService | undefined;
   const pipeline = (): PipelineService =>
     (loops ??= new PipelineService({ store, runtime: ctx.runtime, pool: sandbox, training, onProgress: (p) => ctx.emit('pipeline.progress', p) }));
@@ -119,13 +100,9 @@ export function createHandlers(ctx: ServiceContext): Handlers {
       if (ctx.fileRoot !== undefined && !p.ref.startsWith('hf:')) {
         throw new AppError('BAD_INPUT', 'a server shared on the network downloads only hf:OWNER/REPO/FILE.gguf references', 'give an hf: reference, or download on the server itself');
       }
-      return { downloadId: startDownload(p.ref, p.sha256) };
+      return { downloadId: downloads().start(p.ref, p.sha256) };
     },
-    'models.downloadCancel': (p) => {
-      const abort = downloads.get(p.downloadId);
-      abort?.abort();
-      return { cancelled: abort !== undefined };
-    },
+    'models.downloadCancel': (p) => ({ cancelled: downloads().cancel(p.downloadId) }),
     'hardware.detect': () => detectHardware(ctx.runtime()),
     'failures.list': (p) => store.runs.failures(p),
     'failures.get': (p) => {

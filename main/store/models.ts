@@ -116,6 +116,14 @@ export class Models {
     return r && toAdapter(r);
   }
 
+  /** The adapter a training run produced, if it finished. */
+  adapterOfRun(trainingRunId: number): AdapterRow | undefined {
+    const r = this.db
+      .prepare<[number], AdapterDbRow>('SELECT a.*, m.sha256 AS base_sha256 FROM adapters a JOIN models m ON m.id = a.base_model_id WHERE a.training_run_id = ? ORDER BY a.id LIMIT 1')
+      .get(trainingRunId);
+    return r && toAdapter(r);
+  }
+
   adapters(baseModelId?: number): AdapterRow[] {
     const rows = this.db
       .prepare<[], AdapterDbRow>('SELECT a.*, m.sha256 AS base_sha256 FROM adapters a JOIN models m ON m.id = a.base_model_id ORDER BY a.id')

@@ -176,7 +176,7 @@ export class TrainingJobs implements AsyncDisposable {
   }
 
   private info(run: TrainingRunRow): TrainingRunInfo {
-    const adapter = this.store.models.adapters(run.baseModelId).find((a) => a.trainingRunId === run.id);
+    const adapter = this.store.models.adapterOfRun(run.id);
     return {
       id: run.id, trainingSetId: run.trainingSetId, baseModelId: run.baseModelId, baseAdapterId: run.baseAdapterId, adapterId: adapter?.id ?? null,
       config: run.config, status: run.status, step: run.step, totalSteps: run.totalSteps, error: run.error, logTail: run.logTail,
