@@ -1,6 +1,7 @@
-import { useEffect, useRef } from 'react';
+import { useRef } from 'react';
 import { useStore, type StoreApi } from 'zustand';
 import { CodeView } from '../components/CodeView.js';
+import { useScreenKeys } from '../components/keys.js';
 import { KEY_HELP, keyAction, selectPosition, type InboxState } from '../state/inbox.js';
 
 const SAVE_LABEL: Record<InboxState['saveState'], string> = {
@@ -14,22 +15,13 @@ export function Annotate({ inbox, dark }: { inbox: StoreApi<InboxState>; dark: b
   const position = selectPosition(state);
   const current = state.current;
 
-  useEffect(() => {
-    const onKey = (e: KeyboardEvent): void => {
-      const target = e.target instanceof HTMLElement ? e.target : null;
-      const inTextField = target !== null && (target.tagName === 'TEXTAREA' || target.tagName === 'INPUT' || target.closest('.code-view') !== null);
-      const action = keyAction({ key: e.key, ctrlKey: e.ctrlKey, metaKey: e.metaKey, altKey: e.altKey, inTextField });
-      if (!action) return;
-      e.preventDefault();
-      const s = inbox.getState();
-      if (action === 'help') s.toggleHelp();
-      else if (action === 'close') { if (s.helpOpen) s.toggleHelp(false); else s.close(); }
-      else if (action === 'edit') editor.current?.focus();
-      else if (action === 'next' || action === 'skip' || action === 'submit') void s.step(1);
-      else void s.step(-1);
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
+  useScreenKeys(keyAction, (action) => {
+    const s = inbox.getState();
+    if (action === 'help') s.toggleHelp();
+    else if (action === 'close') { if (s.helpOpen) s.toggleHelp(false); else s.close(); }
+    else if (action === 'edit') editor.current?.focus();
+    else if (action === 'next' || action === 'skip' || action === 'submit') void s.step(1);
+    else void s.step(-1);
   }, [inbox]);
 
   if (!current) return null;

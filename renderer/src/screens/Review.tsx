@@ -1,6 +1,7 @@
 import { useEffect } from 'react';
 import { useStore, type StoreApi } from 'zustand';
 import { CodeView } from '../components/CodeView.js';
+import { useScreenKeys } from '../components/keys.js';
 import { reviewKey, selectCurrent, type ReviewState } from '../state/review.js';
 
 /** Step 5 of the loop: accept, edit (re-tested) or reject the refinements that pass. */
@@ -9,24 +10,17 @@ export function Review({ review, dark }: { review: StoreApi<ReviewState>; dark: 
   const current = selectCurrent(state);
   useEffect(() => {
     void review.getState().refresh();
-    const onKey = (e: KeyboardEvent): void => {
-      const target = e.target instanceof HTMLElement ? e.target : null;
-      const inTextField = target !== null && (target.tagName === 'TEXTAREA' || target.tagName === 'INPUT' || target.closest('.code-view') !== null);
-      const action = reviewKey({ key: e.key, ctrlKey: e.ctrlKey, metaKey: e.metaKey, altKey: e.altKey, inTextField });
-      if (!action) return;
-      e.preventDefault();
-      const s = review.getState();
-      if (action === 'accept') void s.decide('accepted');
-      else if (action === 'reject') void s.decide('rejected');
-      else if (action === 'edit') s.startEdit();
-      else if (action === 'cancel') {
-        s.cancelEdit();
-        if (document.activeElement instanceof HTMLElement) document.activeElement.blur(); // keys act on the screen again
-      }
-      else s.move(action === 'next' ? 1 : -1);
-    };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
+  }, [review]);
+  useScreenKeys(reviewKey, (action) => {
+    const s = review.getState();
+    if (action === 'accept') void s.decide('accepted');
+    else if (action === 'reject') void s.decide('rejected');
+    else if (action === 'edit') s.startEdit();
+    else if (action === 'cancel') {
+      s.cancelEdit();
+      if (document.activeElement instanceof HTMLElement) document.activeElement.blur(); // keys act on the screen again
+    }
+    else s.move(action === 'next' ? 1 : -1);
   }, [review]);
 
   return (

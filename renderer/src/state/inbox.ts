@@ -2,6 +2,7 @@ import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { ErrorKind, FailureDetail, FailureItem } from '../../../preload/contract.js';
 import { ApiError, type ApiClient } from '../api/client.js';
 import { screenError, type ScreenError } from './screen-error.js';
+import type { KeyPress } from './key-press.js';
 
 /** The failures inbox and the Annotate screen: which failures, which one is open, and the feedback being written. */
 
@@ -174,7 +175,7 @@ export function createInboxStore(api: ApiClient, persist: Persist = { load: () =
 /** Keyboard-first annotation: what a key press means, given where the focus is. */
 export type KeyAction = 'next' | 'previous' | 'submit' | 'skip' | 'help' | 'close' | 'edit' | null;
 
-export function keyAction(e: { key: string; ctrlKey: boolean; metaKey: boolean; altKey: boolean; inTextField: boolean }): KeyAction {
+export function keyAction(e: KeyPress): KeyAction {
   if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') return 'submit';
   if (e.altKey && e.key === 'ArrowDown') return 'next';
   if (e.altKey && e.key === 'ArrowUp') return 'previous';

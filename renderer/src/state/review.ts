@@ -2,6 +2,7 @@ import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { RefinementItem } from '../../../preload/contract.js';
 import { ApiError, type ApiClient } from '../api/client.js';
 import type { Persist } from './inbox.js';
+import type { KeyPress } from './key-press.js';
 
 /** The Review screen: passing refinements waiting for a person, one open at a time. */
 export interface ReviewState {
@@ -84,7 +85,7 @@ export function createReviewStore(api: ApiClient, persist: Persist): StoreApi<Re
 /** Review keys: a accept, r reject, e edit, j/k move; Ctrl+Enter accepts the edit from inside the editor; Esc leaves it. */
 export type ReviewKey = 'accept' | 'reject' | 'edit' | 'next' | 'previous' | 'cancel' | null;
 
-export function reviewKey(e: { key: string; ctrlKey: boolean; metaKey: boolean; altKey: boolean; inTextField: boolean }): ReviewKey {
+export function reviewKey(e: KeyPress): ReviewKey {
   if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') return 'accept';
   if (e.key === 'Escape') return 'cancel';
   if (e.inTextField || e.ctrlKey || e.metaKey || e.altKey) return null;
