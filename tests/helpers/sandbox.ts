@@ -2,21 +2,38 @@ import { describeError } from '../../main/errors.js';
 import { openBackend } from '../../main/sandbox/select.js';
 import type { SandboxBackend, SandboxBackendName } from '../../main/sandbox/types.js';
 
+/** One sandbox backend as a test case: always declared, skipped visibly where it cannot run. */
+export interface BackendCase {
+  name: SandboxBackendName;
+  available: boolean;
+  /** Why it cannot run here (null when available): goes into the skipped suite's name. */
+  reason: string | null;
+  open: () => Promise<SandboxBackend>;
+}
+
 /**
- * The backends this machine can run. In CI (CI=true) both must be there: .ci/run installs
- * bubblewrap and starts dockerd, so a missing one is a failure, not a skip.
+ * Both backends, always. In CI (CI=true) both must be there: .ci/run installs bubblewrap and starts
+ * dockerd, so a missing one is a failure, not a skip. Elsewhere a missing one is returned with
+ * available=false, so suites use `describe.skipIf(!c.available)` and show up as skipped instead of
+ * vanishing.
  */
-export async function availableBackends(): Promise<{ name: SandboxBackendName; open: () => Promise<SandboxBackend> }[]> {
-  const found: { name: SandboxBackendName; open: () => Promise<SandboxBackend> }[] = [];
+export async function backendCases(): Promise<BackendCase[]> {
+  const cases: BackendCase[] = [];
   for (const name of ['bwrap', 'docker'] as const) {
+    const open = (): Promise<SandboxBackend> => openBackend(name);
     try {
-      const backend = await openBackend(name);
+      const backend = await open();
       await backend.dispose();
-      found.push({ name, open: () => openBackend(name) });
+      cases.push({ name, available: true, reason: null, open });
     } catch (e) {
       if (process.env.CI) throw new Error(`CI must be able to run the ${name} sandbox: ${describeError(e)}`, { cause: e });
-      console.warn(`sandbox tests: ${name} is not available here, skipped (${describeError(e)})`);
+      cases.push({ name, available: false, reason: describeError(e), open });
     }
   }
-  return found;
+  return cases;
+}
+
+/** The backends this machine can run (see backendCases for suites that must not vanish). */
+export async function availableBackends(): Promise<{ name: SandboxBackendName; open: () => Promise<SandboxBackend> }[]> {
+  return (await backendCases()).filter((c) => c.available);
 }
