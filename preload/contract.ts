@@ -204,6 +204,8 @@ export const RecommendedModel = z.object({
   name: z.string(),
   ref: z.string(),
   sizeBytes: z.number(),
+  /** null: unpinned (no published hash to check the download against). */
+  sha256: z.string().nullable(),
   licence: z.string(),
   quantization: z.string(),
   format: z.enum(['completion', 'chat']),

@@ -54,7 +54,8 @@ export async function importTasks(store: Store, file: string, options: ImportOpt
     if (!parsed.ok) {
       bad(lineNo, parsed.reason);
     } else if (firstLineOf.has(parsed.task.taskKey)) {
-      bad(lineNo, `task_id ${parsed.task.taskKey} already appears on line ${firstLineOf.get(parsed.task.taskKey)}`);
+      // The id itself is not quoted: errors never repeat a file's contents (see readJsonl).
+      bad(lineNo, `its task_id already appears on line ${firstLineOf.get(parsed.task.taskKey)}`);
     } else {
       firstLineOf.set(parsed.task.taskKey, lineNo);
       tasks.push(parsed.task);

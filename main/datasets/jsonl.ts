@@ -56,9 +56,15 @@ export class BadLines {
   }
 }
 
-function preview(text: string): string {
-  const oneLine = text.replace(/\s+/g, ' ').trim();
-  return oneLine.length > 40 ? `${oneLine.slice(0, 40)}…` : oneLine;
+/**
+ * Why a line is not JSON, without quoting it: V8's own message repeats the start of the text, and
+ * errors travel to clients of server mode, who must not read a file back through them.
+ */
+function whereJsonFails(e: unknown): string {
+  const message = e instanceof Error ? e.message : '';
+  const at = /at position (\d+)/.exec(message)?.[1];
+  if (at !== undefined) return ` (at column ${Number(at) + 1})`;
+  return /end of JSON input/.test(message) ? ' (it ends early)' : '';
 }
 
 /**
@@ -96,12 +102,12 @@ export async function* readJsonl(file: string, options: ReadJsonlOptions): Async
       value = JSON.parse(text);
     } catch (e) {
       if (!sawFirstObject) {
-        throw new AppError('NOT_JSONL', `${file} is not a JSONL file: line ${lineNo} is not JSON (${preview(text)})`,
+        throw new AppError('NOT_JSONL', `${file} is not a JSONL file: line ${lineNo} is not JSON${whereJsonFails(e)}`,
           text.trim().startsWith('[')
             ? 'it looks like a JSON array; write one JSON object per line instead'
             : 'each line must be one JSON object, e.g. {"task_id": 1, ...}');
       }
-      options.onBadLine(lineNo, `not valid JSON (${(e as Error).message})`);
+      options.onBadLine(lineNo, `not valid JSON${whereJsonFails(e)}`);
       return undefined;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {

@@ -23,30 +23,80 @@ export interface DownloadOptions {
   expectedSize?: number | undefined;
   /** For gated repositories; sent only to the reference's own host. */
   token?: string | undefined;
+  /** What the download is of (the reference); a `.part` left by another source is not resumed. Default: the URL. */
+  source?: string | undefined;
   fetchImpl?: typeof fetch;
 }
 
 /** The `.part` file of a download; it is renamed into place only after the size and hash check. */
 export const partFile = (dest: string): string => `${dest}.part`;
 
+/** Next to a `.part`: the reference it is a part of, so that only the same reference resumes it. */
+export const partSourceFile = (dest: string): string => `${dest}.part.source`;
+
+/** What follows a file name in a destination: a hash of the whole reference, so two references never share a file. */
+const REF_HASH_CHARS = 12;
+const MAX_BASE_NAME = 80;
+
+/**
+ * A file name safe to join to a folder, from one a server or a person chose: decoded already; every
+ * path separator, `..`, control and unusual character gone; length-limited; never empty.
+ */
+export function safeBaseName(name: string): string {
+  const last = name.split(/[/\\]/).pop() ?? '';
+  const cleaned = last
+    .replace(/\.gguf$/i, '')
+    .replace(/[^\w.+-]+/g, '_') // control characters, spaces, quotes, ':' of drive letters, …
+    .replace(/\.{2,}/g, '.')
+    .replace(/^[._-]+|[._-]+$/g, '')
+    .slice(0, MAX_BASE_NAME);
+  return cleaned || 'model';
+}
+
+/**
+ * Where a reference downloads to inside `modelsDir`: its sanitised file name plus a short hash of the
+ * whole reference (`qwen2.5-coder-0.5b-instruct-q8_0-3f9a1c0b2d4e.gguf`). Two references with the same
+ * file name get two files, and nothing a reference says can point outside the folder.
+ */
+export function downloadDestination(modelsDir: string, ref: string): string {
+  const { fileName } = resolveModelReference(ref);
+  const hash = createHash('sha256').update(ref.trim()).digest('hex').slice(0, REF_HASH_CHARS);
+  const folder = path.resolve(modelsDir);
+  const dest = path.join(folder, `${safeBaseName(fileName)}-${hash}.gguf`);
+  if (path.dirname(dest) !== folder) throw new Error(`download destination ${dest} escaped ${folder}`); // cannot happen: safeBaseName has no separator
+  return dest;
+}
+
+function decodedOrRaw(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+const dotsOnly = (part: string): boolean => /^\.+$/.test(part);
+
 /**
  * Turns what a person types into a URL: `hf:owner/repo/file.gguf`, `hf:owner/repo:file.gguf`,
- * `hf:owner/repo@revision/file.gguf`, or an http(s) URL as it is.
+ * `hf:owner/repo@revision/file.gguf`, or an http(s) URL as it is. `fileName` is a display name;
+ * downloadDestination makes it safe.
  */
 export function resolveModelReference(ref: string): { url: string; fileName: string } {
   if (/^https?:\/\//i.test(ref)) {
     const url = new URL(ref);
-    const fileName = decodeURIComponent(url.pathname.split('/').pop() ?? '') || 'model.gguf';
+    const fileName = decodedOrRaw(url.pathname.split('/').pop() ?? '') || 'model.gguf';
     return { url: url.href, fileName };
   }
   const hf = /^hf:([\w.-]+)\/([\w.-]+)(?:@([\w./-]+?))?(?:[/:](.+\.gguf))$/i.exec(ref.trim());
   if (hf) {
     const [, owner, repo, revision, file] = hf;
-    if (owner && repo && file) {
-      const encodedFile = file.split('/').map(encodeURIComponent).join('/');
+    const parts = file?.split('/') ?? [];
+    if (owner && repo && file && ![owner, repo, ...parts, ...(revision?.split('/') ?? [])].some(dotsOnly) && !parts.includes('')) {
+      const encodedFile = parts.map(encodeURIComponent).join('/');
       return {
         url: `https://huggingface.co/${owner}/${repo}/resolve/${encodeURIComponent(revision ?? 'main')}/${encodedFile}`,
-        fileName: path.basename(file),
+        fileName: path.posix.basename(file),
       };
     }
   }
@@ -68,8 +118,16 @@ async function sha256Of(file: string): Promise<string> {
 export async function downloadFile(url: string, dest: string, options: DownloadOptions = {}): Promise<{ sha256: string; sizeBytes: number }> {
   const doFetch = options.fetchImpl ?? fetch;
   const part = partFile(dest);
+  const sidecar = partSourceFile(dest);
+  const source = options.source ?? url;
   await fs.promises.mkdir(path.dirname(dest), { recursive: true });
   let have = await fs.promises.stat(part).then((s) => s.size, () => 0);
+  // Resume only a .part of this very source: bytes of another file would be checked only at the end.
+  if (have > 0 && await fs.promises.readFile(sidecar, 'utf8').catch(() => null) !== source) {
+    await fs.promises.rm(part, { force: true });
+    have = 0;
+  }
+  if (have === 0) await fs.promises.writeFile(sidecar, source);
 
   const headers: Record<string, string> = { 'user-agent': 'ilf-studio' };
   if (have > 0) headers.range = `bytes=${have}-`;
@@ -138,9 +196,11 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
   }
   const sha256 = await sha256Of(part);
   if (options.expectedSha256 && sha256 !== options.expectedSha256.toLowerCase()) {
-    await fs.promises.rm(part, { force: true });
-    throw new AppError('BAD_INPUT', `the downloaded file's sha256 is ${sha256}, not the expected ${options.expectedSha256}`, 'the partial file was removed; download again');
+    await Promise.all([fs.promises.rm(part, { force: true }), fs.promises.rm(sidecar, { force: true })]);
+    throw new AppError('BAD_INPUT', `the downloaded file's sha256 is ${sha256}, not the expected ${options.expectedSha256}`,
+      'the file was deleted; check the reference and the expected hash (the file may have changed upstream)');
   }
   await fs.promises.rename(part, dest);
+  await fs.promises.rm(sidecar, { force: true });
   return { sha256, sizeBytes };
 }

@@ -7,7 +7,8 @@ import { AppError } from '../errors.js';
 import type { AdapterRow, ModelRow } from '../store/models.js';
 import type { Store } from '../store/store.js';
 import type { LlamaRuntime } from './runtime.js';
-import { downloadFile, resolveModelReference, type DownloadProgress } from './download.js';
+import { downloadDestination, downloadFile, resolveModelReference, type DownloadProgress } from './download.js';
+import { pinnedFile } from './recommended.js';
 
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
@@ -106,16 +107,38 @@ export async function addAdapter(store: Store, file: string, baseModelId: number
 }
 
 /**
- * Downloads a model into `<dataDir>/models` (resumable, see downloadFile) and registers it. A file
- * that downloads but fails the checks is deleted: it must never look usable.
+ * Downloads a model into `<dataDir>/models` (resumable, see downloadFile) and registers it. The file
+ * name derives from the reference (downloadDestination), so nothing outside that folder is written
+ * and two references never share a file. A sha256 (given, or pinned by the recommended list) is
+ * always checked, also for a file already there; a file that fails a check is deleted: it must
+ * never look usable.
  */
 export async function downloadModel(store: Store, runtime: LlamaRuntime, ref: string, dataDir: string, options: {
   signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void; expectedSha256?: string; expectedSize?: number;
 } = {}): Promise<{ model: ModelRow; created: boolean }> {
-  const { url, fileName } = resolveModelReference(ref);
-  const dest = path.join(dataDir, 'models', fileName);
-  if (fs.existsSync(dest)) return addLocalModel(store, runtime, dest, { source: ref });
-  await downloadFile(url, dest, { ...options, token: process.env.HF_TOKEN });
+  const { url } = resolveModelReference(ref);
+  const pin = pinnedFile(ref);
+  const given = options.expectedSha256?.toLowerCase();
+  if (given && pin && given !== pin.sha256) {
+    throw new AppError('BAD_INPUT', `${ref} is pinned to sha256 ${pin.sha256} in the recommended list, not ${given}`, 'leave --sha256 out for a recommended model');
+  }
+  const expectedSha256 = given ?? pin?.sha256;
+  const expectedSize = options.expectedSize ?? pin?.sizeBytes;
+  const dest = downloadDestination(path.join(dataDir, 'models'), ref);
+  if (fs.existsSync(dest)) {
+    if (expectedSha256) {
+      const sha256 = await sha256File(dest);
+      if (sha256 !== expectedSha256) {
+        await fs.promises.rm(dest, { force: true });
+        throw new AppError('BAD_INPUT', `${dest} has sha256 ${sha256}, not the expected ${expectedSha256}; it was deleted`, 'download it again');
+      }
+    }
+    return addLocalModel(store, runtime, dest, { source: ref });
+  }
+  await downloadFile(url, dest, {
+    ...options, source: ref, token: process.env.HF_TOKEN,
+    ...(expectedSha256 ? { expectedSha256 } : {}), ...(expectedSize !== undefined ? { expectedSize } : {}),
+  });
   try {
     return await addLocalModel(store, runtime, dest, { source: ref });
   } catch (e) {

@@ -190,16 +190,30 @@ async function parseHeader(file: string, handle: fs.FileHandle, fileSize: number
   return describe(file, version, metadata, located, alignment, dataOffset, fileSize);
 }
 
+/**
+ * What a file that is not GGUF seems to be, from its first bytes, without repeating them: the reason
+ * reaches clients of server mode, who must not read a file back through error messages.
+ */
+function whatItIs(head: Buffer): string {
+  if (head.length === 0) return 'it is empty';
+  if (head.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'))) return 'it is a zip archive, such as a PyTorch checkpoint';
+  if (head.length >= 9 && head[8] === 0x7b && head.readBigUInt64LE(0) < 100_000_000n) return 'it looks like a safetensors file';
+  if (['lmgg', 'fmgg', 'tjgg'].includes(head.subarray(0, 4).toString('latin1'))) return 'it is an old GGML file';
+  const text = head.toString('latin1').trimStart();
+  if (text.startsWith('<')) return 'it looks like an HTML or XML page, perhaps an error page saved instead of the model';
+  if (!head.includes(0) && /^[\t\n\r\x20-\x7e\x80-\xff]*$/.test(head.toString('latin1'))) return 'it is a text file';
+  return 'it is binary data of another format';
+}
+
 async function checkMagic(file: string, handle: fs.FileHandle, fileSize: number): Promise<void> {
-  const head = Buffer.alloc(Math.min(8, fileSize));
+  const head = Buffer.alloc(Math.min(16, fileSize));
   if (head.length > 0) await handle.read(head, 0, head.length, 0);
   if (head.subarray(0, 4).toString('latin1') === GGUF_MAGIC) {
     if (fileSize < 4 + 4 + 8 + 8) throw bad(`${file} is truncated: it ends at byte ${fileSize}, inside the GGUF header`);
     return;
   }
-  const shown = fileSize === 0 ? 'is empty' : `starts with ${JSON.stringify(head.toString('latin1'))}`;
   throw bad(
-    `${file} is not a GGUF file (${shown}; a GGUF file starts with "GGUF")`,
+    `${file} is not a GGUF file (${whatItIs(head)}; a GGUF file starts with "GGUF")`,
     'Choose a .gguf model file. Other formats (safetensors, .bin) must be converted with llama.cpp first.',
   );
 }

@@ -32,6 +32,15 @@
 #include <thread>
 #include <vector>
 
+#if defined(_WIN32)
+#include <fcntl.h>
+#include <io.h>
+#else
+#include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
@@ -314,23 +323,73 @@ std::string step_dir(const std::string & root, int64_t step) {
   return (fs::path(root) / name).string();
 }
 
+/**
+ * Flushes a file, or on POSIX a directory, to the disk. A rename survives a crash only when the data
+ * it names and the directory entry both reached the disk; Windows cannot open a directory to flush
+ * it (NTFS journals the rename itself), so there only files are flushed.
+ */
+void fsync_path(const fs::path & p, bool directory) {
+#if defined(_WIN32)
+  if (directory) return;
+  const int fd = _wopen(p.c_str(), _O_RDWR | _O_BINARY);
+  if (fd < 0) throw std::runtime_error("cannot open " + p.string() + " to flush it");
+  const int rc = _commit(fd);
+  _close(fd);
+  if (rc != 0) throw std::runtime_error("cannot flush " + p.string() + " to disk");
+#else
+  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | (directory ? O_DIRECTORY : 0));
+  if (fd < 0) throw std::runtime_error("cannot open " + p.string() + " to flush it: " + strerror(errno));
+#if defined(__APPLE__)
+  // macOS's fsync leaves the data in the drive's cache; F_FULLFSYNC flushes it (not every file system has it).
+  int rc = ::fcntl(fd, F_FULLFSYNC);
+  if (rc != 0) rc = ::fsync(fd);
+#else
+  const int rc = ::fsync(fd);
+#endif
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw std::runtime_error("cannot flush " + p.string() + " to disk: " + strerror(err));
+#endif
+}
+
+/** The folder a path lives in, "." for a bare name. */
+fs::path folder_of(const fs::path & file) {
+  return file.has_parent_path() ? file.parent_path() : fs::path(".");
+}
+
+/** Replaces `file` by the finished `tmp` so that after a crash either the old or the whole new file is there. */
+void rename_durably(const fs::path & tmp, const fs::path & file) {
+  fsync_path(tmp, false);
+  fs::rename(tmp, file);
+  fsync_path(folder_of(file), true);
+}
+
 void write_json_atomic(const fs::path & file, const json & value) {
   fs::path tmp = file;
   tmp += ".tmp";
   {
     std::ofstream out(tmp);
     out << value.dump(2) << "\n";
+    out.flush();
     if (!out) throw std::runtime_error("cannot write " + tmp.string());
   }
-  fs::rename(tmp, file);
+  rename_durably(tmp, file);
 }
 
-/** Adapter + optimizer state in a new folder, then `latest.json` points at it; older folders go. */
+/**
+ * Adapter + optimizer state in a new folder, flushed with the folder's entry, and only then
+ * `latest.json` points at it; older folders go.
+ */
 void save_checkpoint(Run & r) {
   if (r.checkpoint_dir.empty() || r.step == 0 || step_dir(r.checkpoint_dir, r.step) == r.last_checkpoint) return;
   const std::string dir = step_dir(r.checkpoint_dir, r.step);
   fs::remove_all(dir);
   if (!llama_lora_save_checkpoint(r.adapter, dir.c_str(), r.model, r.ctx)) throw std::runtime_error("could not save a checkpoint to " + dir);
+  for (const auto & entry : fs::directory_iterator(dir)) {
+    if (entry.is_regular_file()) fsync_path(entry.path(), false);
+  }
+  fsync_path(dir, true);
+  fsync_path(r.checkpoint_dir, true);
   write_json_atomic(fs::path(r.checkpoint_dir) / "latest.json",
                     {{"step", r.step}, {"dir", fs::path(dir).filename().string()}, {"fingerprint", r.fingerprint}});
   if (!r.last_checkpoint.empty() && r.last_checkpoint != dir) fs::remove_all(r.last_checkpoint);
@@ -648,7 +707,7 @@ int train(const Args & args) {
   save_checkpoint(r);
   const std::string tmp = args.out + ".tmp";
   if (!llama_lora_save_adapter(r.adapter, tmp.c_str(), model)) throw std::runtime_error("could not write the adapter to " + tmp);
-  fs::rename(tmp, args.out);
+  rename_durably(tmp, args.out);
   emit({{"phase", r.stop_requested ? "stopped" : "done"}, {"step", r.step}, {"total_steps", r.total_steps}, {"adapter", args.out}});
 
   ggml_opt_dataset_free(ds);

@@ -4,7 +4,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../main/errors.js';
-import { downloadFile, partFile, resolveModelReference, type DownloadProgress } from '../../main/models/download.js';
+import { downloadDestination, downloadFile, partFile, resolveModelReference, type DownloadProgress } from '../../main/models/download.js';
 import { tempDir } from '../helpers/fs.js';
 import os from 'node:os';
 import { specForParams, writeTinyModel } from '../../native-models/gguf/writer.js';
@@ -143,7 +143,8 @@ describe('downloading a model into the registry', () => {
       const sha = createHash('sha256').update(generated).digest('hex');
       const { model, created } = await downloadModel(store, runtime, `${base}/models/generated.gguf`, dir, { expectedSha256: sha });
       expect(created).toBe(true);
-      expect(model).toMatchObject({ sha256: sha, architecture: 'llama', sizeBytes: generated.length, path: path.join(dir, 'models', 'generated.gguf') });
+      expect(model).toMatchObject({ sha256: sha, architecture: 'llama', sizeBytes: generated.length, path: downloadDestination(path.join(dir, 'models'), `${base}/models/generated.gguf`) });
+      expect(path.basename(model.path)).toMatch(/^generated-[0-9a-f]{12}\.gguf$/);
       const resumedAt = Number(/^bytes=(\d+)-$/.exec(ranges.at(-1) ?? '')?.[1]);
       expect(resumedAt).toBeGreaterThan(0);
       expect(resumedAt).toBeLessThan(generated.length);
@@ -159,7 +160,7 @@ describe('downloading a model into the registry', () => {
     const runtime = new LlamaRuntime({ threads: 1 });
     try {
       await expect(downloadModel(store, runtime, `${base}/models/tiny.gguf`, dir)).rejects.toThrow(/not a GGUF/);
-      expect(fs.existsSync(path.join(dir, 'models', 'tiny.gguf'))).toBe(false);
+      expect(fs.readdirSync(path.join(dir, 'models'))).toEqual([]);
       expect(store.models.list()).toEqual([]);
     } finally {
       await runtime.dispose();

@@ -209,9 +209,12 @@ describe('reading files that are not valid GGUF', () => {
     return file;
   }
 
-  it('names what a non-GGUF file starts with', async () => {
-    await expectAppError(readGgufInfo(variant('notes.txt', Buffer.from('hello world, not a model\n'))), 'BAD_INPUT', /is not a GGUF file \(starts with "hello wo"/);
-    await expectAppError(readGgufInfo(variant('empty.gguf', Buffer.alloc(0))), 'BAD_INPUT', /is not a GGUF file \(is empty/);
+  it('says what a non-GGUF file seems to be, without quoting its bytes', async () => {
+    const notes = await expectAppError(readGgufInfo(variant('notes.txt', Buffer.from('hello world, not a model\n'))), 'BAD_INPUT', /is not a GGUF file \(it is a text file/);
+    expect(notes.message).not.toMatch(/hello/);
+    await expectAppError(readGgufInfo(variant('page.gguf', Buffer.from('<!DOCTYPE html><html>'))), 'BAD_INPUT', /it looks like an HTML or XML page/);
+    await expectAppError(readGgufInfo(variant('model.bin', Buffer.from('PK\x03\x04rest', 'latin1'))), 'BAD_INPUT', /it is a zip archive/);
+    await expectAppError(readGgufInfo(variant('empty.gguf', Buffer.alloc(0))), 'BAD_INPUT', /is not a GGUF file \(it is empty/);
     await expectAppError(readGgufInfo(path.join(tempDir(), 'missing.gguf')), 'NOT_FOUND', /does not exist/);
   });
 

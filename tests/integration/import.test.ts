@@ -133,7 +133,7 @@ describe('bad input is refused with a clear error and leaves the database as it 
       await expectAppError(importTasks(store, path.join(dir, 'nope.jsonl'), { format: 'mbpp' }), 'NOT_FOUND', /does not exist/);
       const dup = writeLines(dir, 'dup.jsonl', [mbppLine(30), mbppLine(31), mbppLine(30)]);
       const err = await expectAppError(importTasks(store, dup, { format: 'mbpp' }), 'INVALID_LINES', /1 malformed line /);
-      expect(err.details?.[0]).toBe('line 3: task_id 30 already appears on line 1');
+      expect(err.details?.[0]).toBe('line 3: its task_id already appears on line 1');
       const ok = writeLines(dir, 'ok.jsonl', [mbppLine(40)]);
       await expectAppError(importTasks(store, ok, { format: 'humaneval', name: 'base' }), 'BAD_INPUT', /already exists with format mbpp/);
     });

@@ -53,8 +53,9 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
     }
     case 'recommended': {
       const recommended = await ctx.call('models.recommended');
-      out(recommended, table([['NAME', 'SIZE', 'QUANT', 'TRAINABLE', 'LICENCE', 'REF'], ...recommended.map((m) => [
-        m.name, formatBytes(m.sizeBytes), m.quantization, m.trainable ? 'yes' : 'no (K-quant)', m.licence, m.ref,
+      out(recommended, table([['NAME', 'SIZE', 'QUANT', 'TRAINABLE', 'LICENCE', 'SHA256', 'REF'], ...recommended.map((m) => [
+        m.name, `${m.sha256 ? '' : '~'}${formatBytes(m.sizeBytes)}`, m.quantization, m.trainable ? 'yes' : 'no (K-quant)', m.licence,
+        m.sha256 ? `${m.sha256.slice(0, 12)}…` : 'unpinned', m.ref,
       ])]));
       return 0;
     }

@@ -16,8 +16,10 @@ export async function serveCommand(ctx: CommandContext): Promise<number> {
       ...(isLoopback(host) ? {} : { fileRoot: ctx.dataDir }),
     }),
   });
+  // The token is part of every address: without it the page gets no data, on loopback too.
   ctx.io.stdout(`ILF Studio is at ${server.url}\n` +
-    (isLoopback(host) ? 'only this machine can reach it; --host 0.0.0.0 shares it on the network (with an access token)\n'
+    server.urls.slice(1).map((u) => `               ${u}\n`).join('') +
+    (isLoopback(host) ? 'only this machine can reach it; --host 0.0.0.0 shares it on the network\n'
       : 'shared on the network: give people the whole address, token included\n') +
     'Ctrl-C stops it.\n');
   await new Promise<void>((resolve) => {

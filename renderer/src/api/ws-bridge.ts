@@ -44,9 +44,26 @@ export function createWsBridge(url: string): BridgeApi {
   return api;
 }
 
+const TOKEN_KEY = 'ilf.token';
+
+/**
+ * The page's access token: taken from the address it was opened with, kept for this tab in
+ * sessionStorage (so a reload still connects), and removed from the address bar so it does not
+ * linger in the history or get copied along with a screen's address.
+ */
+export function takeAccessToken(location: Location, history: History, storage: Storage): string | null {
+  const url = new URL(location.href);
+  const given = url.searchParams.get('token');
+  if (given === null) return storage.getItem(TOKEN_KEY);
+  storage.setItem(TOKEN_KEY, given);
+  url.searchParams.delete('token');
+  history.replaceState(history.state, '', `${url.pathname}${url.search}${url.hash}`);
+  return given;
+}
+
 /** The API address of the server that served this page, with the page's access token. */
 export function serverApiUrl(location: Location): string {
-  const token = new URLSearchParams(location.search).get('token');
+  const token = takeAccessToken(location, window.history, window.sessionStorage);
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   return `${scheme}//${location.host}/api${token ? `?token=${encodeURIComponent(token)}` : ''}`;
 }

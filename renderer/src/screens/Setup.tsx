@@ -57,9 +57,10 @@ export function Setup({ setup }: { setup: StoreApi<SetupState> }) {
         <>
           <h3>Recommended code models</h3>
           <table>
-            <thead><tr><th>name</th><th>size</th><th>licence</th><th>trainable</th><th /></tr></thead>
+            <thead><tr><th>name</th><th>size</th><th>licence</th><th>trainable</th><th>checked</th><th /></tr></thead>
             <tbody>{state.recommended.map((r) => (
               <tr key={r.ref}><td>{r.name}<div className="hint">{r.note}</div></td><td>{mb(r.sizeBytes)}</td><td>{r.licence}</td><td>{r.trainable ? 'yes' : 'no'}</td>
+                <td title={r.sha256 ?? 'no published hash: the download is not checked against one'}>{r.sha256 ? 'sha256 pinned' : 'unpinned'}</td>
                 <td><button type="button" onClick={() => void state.download(r.ref)}>download</button></td></tr>
             ))}</tbody>
           </table>
