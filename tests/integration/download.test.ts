@@ -4,7 +4,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../main/errors.js';
-import { downloadDestination, downloadFile, partFile, resolveModelReference, type DownloadProgress } from '../../main/models/download.js';
+import { downloadDestination, downloadFile, partFile, partSourceFile, resolveModelReference, type DownloadProgress } from '../../main/models/download.js';
+import { pinnedFile, RECOMMENDED_MODELS } from '../../main/models/recommended.js';
 import { tempDir } from '../helpers/fs.js';
 import os from 'node:os';
 import { specForParams, writeTinyModel } from '../../native-models/gguf/writer.js';
@@ -15,6 +16,7 @@ import { Store } from '../../main/store/store.js';
 /** A local stand-in for a model hub: serves one file, honours Range, and can cut a transfer short. */
 const payload = randomBytes(3 * 1024 * 1024 + 123);
 const payloadSha = createHash('sha256').update(payload).digest('hex');
+const other = randomBytes(64 * 1024);
 let cutAfter: number | null = null;
 let slow = false;
 const ranges: (string | undefined)[] = [];
@@ -28,7 +30,9 @@ beforeAll(async () => {
   generated = fs.readFileSync(file);
   fs.rmSync(path.dirname(file), { recursive: true, force: true });
   server = http.createServer((req, res) => {
-    const served = req.url === '/models/tiny.gguf' ? payload : req.url === '/models/generated.gguf' ? generated : null;
+    const url = req.url ?? '';
+    const served = url === '/models/tiny.gguf' ? payload : url === '/models/generated.gguf' || url.startsWith('/any/') ? generated
+      : url === '/a/tiny.gguf' ? payload : url === '/b/tiny.gguf' ? other : null;
     if (!served) {
       res.writeHead(404).end('not found');
       return;
@@ -167,4 +171,105 @@ describe('downloading a model into the registry', () => {
       store.close();
     }
   });
+});
+
+/** Every file under `root`, as paths relative to it. */
+function filesUnder(root: string): string[] {
+  return fs.readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(root, path.join(e.parentPath, e.name)));
+}
+
+describe('downloads stay in the models folder, one file per reference', () => {
+  it('a reference that decodes to a path writes only inside the models folder', async () => {
+    const root = tempDir();
+    const store = Store.open(path.join(root, 'db', 'ilf.sqlite'));
+    const runtime = new LlamaRuntime({ threads: 1 });
+    const dataDir = path.join(root, 'data', 'nested');
+    const modelsDir = path.join(dataDir, 'models');
+    try {
+      const ref = `${base}/any/..%2F..%2F..%2F.ssh%2Fauthorized_keys`;
+      const { model } = await downloadModel(store, runtime, ref, dataDir);
+      expect(path.dirname(model.path)).toBe(modelsDir);
+      expect(path.basename(model.path)).toMatch(/^authorized_keys-[0-9a-f]{12}\.gguf$/);
+      const outside = filesUnder(root).filter((f) => !f.startsWith(`data${path.sep}nested${path.sep}models${path.sep}`) && !f.startsWith(`db${path.sep}`));
+      expect(outside).toEqual([]);
+      expect(filesUnder(modelsDir)).toEqual([path.basename(model.path)]);
+    } finally {
+      await runtime.dispose();
+      store.close();
+    }
+    // Whatever a reference holds, its destination is one plain name inside the folder.
+    for (const ref of [`${base}/any/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd`, `${base}/any/..%5C..%5Cwin.ini`, `${base}/any/%00%0A%1B.gguf`,
+      `${base}/any/${'x'.repeat(500)}.gguf`, `${base}/any/%E0%A4%A`, 'hf:a/b/..%2F..%2Fx.gguf', 'hf:a/b@v1/sub/m.gguf']) {
+      const dest = downloadDestination('/models', ref);
+      expect(path.dirname(dest), ref).toBe('/models');
+      expect(path.basename(dest), ref).toMatch(/^[\w+][\w.+-]{0,79}-[0-9a-f]{12}\.gguf$/);
+      expect(path.basename(dest), ref).not.toMatch(/\.\./);
+    }
+    for (const ref of ['hf:../../x.gguf', 'hf:a/b/../../../etc/x.gguf', 'hf:a/b/sub//x.gguf', 'hf:a/b@../x.gguf']) {
+      expect(() => resolveModelReference(ref), ref).toThrow(/not a model reference/);
+    }
+  }, 60_000);
+
+  it('two references with the same file name get two files, and a .part resumes only for its own reference', async () => {
+    const modelsDir = tempDir();
+    const [a, b] = [`${base}/a/tiny.gguf`, `${base}/b/tiny.gguf`];
+    const [destA, destB] = [downloadDestination(modelsDir, a), downloadDestination(modelsDir, b)];
+    expect(destA).not.toBe(destB);
+    expect(path.basename(destA)).toMatch(/^tiny-[0-9a-f]{12}\.gguf$/);
+    await downloadFile(a, destA, { source: a });
+    await downloadFile(b, destB, { source: b });
+    expect(fs.readFileSync(destA).equals(payload)).toBe(true);
+    expect(fs.readFileSync(destB).equals(other)).toBe(true);
+
+    // A .part whose sidecar names another source (or none) is started over, not resumed.
+    const destC = path.join(modelsDir, 'c.gguf');
+    for (const recorded of ['https://elsewhere.example/tiny.gguf', null]) {
+      fs.writeFileSync(partFile(destC), other.subarray(0, 1000));
+      if (recorded === null) fs.rmSync(partSourceFile(destC), { force: true });
+      else fs.writeFileSync(partSourceFile(destC), recorded);
+      ranges.length = 0;
+      expect(await downloadFile(a, destC, { source: a, expectedSha256: payloadSha })).toEqual({ sha256: payloadSha, sizeBytes: payload.length });
+      expect(ranges).toEqual([undefined]);
+      expect(fs.existsSync(partSourceFile(destC))).toBe(false);
+      fs.rmSync(destC);
+    }
+    // Its own reference's .part does resume.
+    cutAfter = 4096;
+    await expect(downloadFile(a, destC, { source: a })).rejects.toThrow(/stopped at/);
+    expect(fs.readFileSync(partSourceFile(destC), 'utf8')).toBe(a);
+    ranges.length = 0;
+    await downloadFile(a, destC, { source: a, expectedSha256: payloadSha });
+    expect(ranges).toEqual(['bytes=4096-']);
+  });
+
+  it('a given sha256 is checked also for a file already there: a mismatch is deleted and refused', async () => {
+    const dir = tempDir();
+    const store = Store.open(path.join(dir, 'ilf.sqlite'));
+    const runtime = new LlamaRuntime({ threads: 1 });
+    const ref = `${base}/models/generated.gguf`;
+    const dest = downloadDestination(path.join(dir, 'models'), ref);
+    const sha = createHash('sha256').update(generated).digest('hex');
+    try {
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      fs.writeFileSync(dest, generated);
+      const wrong = `${sha.slice(0, 63)}${sha.endsWith('0') ? '1' : '0'}`;
+      await expect(downloadModel(store, runtime, ref, dir, { expectedSha256: wrong })).rejects.toThrow(/has sha256 [0-9a-f]{64}, not the expected [0-9a-f]{64}; it was deleted/);
+      expect(fs.existsSync(dest)).toBe(false);
+      expect(store.models.list()).toEqual([]);
+      // The right hash: the download is checked and registered.
+      const { model } = await downloadModel(store, runtime, ref, dir, { expectedSha256: sha });
+      expect(model).toMatchObject({ sha256: sha, path: dest });
+      // A recommended reference carries its pin; a different --sha256 for it is refused before anything is fetched.
+      const pinned = RECOMMENDED_MODELS.find((m) => m.sha256 !== null);
+      if (!pinned?.sha256) throw new Error('no pinned recommended model');
+      expect(pinnedFile(pinned.ref)).toEqual({ sha256: pinned.sha256, sizeBytes: pinned.sizeBytes });
+      await expect(downloadModel(store, runtime, pinned.ref, dir, { expectedSha256: '0'.repeat(64) })).rejects.toThrow(/is pinned to sha256/);
+      expect(RECOMMENDED_MODELS.every((m) => m.sha256 === null || /^[0-9a-f]{64}$/.test(m.sha256))).toBe(true);
+    } finally {
+      await runtime.dispose();
+      store.close();
+    }
+  }, 60_000);
 });
