@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -16,7 +17,9 @@ const rendererDir = path.join(repoRoot, 'dist', 'renderer');
 class Client {
   private next = 1;
   private readonly waiting = new Map<number, (e: Envelope<unknown>) => void>();
-  private readonly unmatched: unknown[] = [];
+  /** Answers to no request id (to frames that were not requests), in arrival order, not yet taken by raw(). */
+  readonly unmatched: unknown[] = [];
+  private onUnmatched: (() => void) | undefined;
   private constructor(private readonly ws: WebSocket) {
     ws.on('message', (data) => {
       const m = JSON.parse(frameText(data)) as { id: number | null; envelope?: Envelope<unknown> };
@@ -24,7 +27,10 @@ class Client {
       if (resolve && m.envelope) {
         this.waiting.delete(m.id ?? 0);
         resolve(m.envelope);
-      } else if (m.envelope) this.unmatched.push(m.envelope);
+      } else if (m.envelope) {
+        this.unmatched.push(m.envelope);
+        this.onUnmatched?.();
+      }
     });
   }
 
@@ -45,17 +51,49 @@ class Client {
     });
   }
 
-  /** A raw frame, and the answer that is not to any request id. */
-  async raw(frame: string | Buffer): Promise<unknown> {
-    const before = this.unmatched.length;
-    this.ws.send(frame);
-    for (let i = 0; i < 200 && this.unmatched.length === before; i += 1) await new Promise((r) => setTimeout(r, 10));
-    return this.unmatched.at(-1);
+  /**
+   * A raw frame, and the answer to it: the one answer to no request id that arrives after it. Nothing
+   * may be waiting when it is sent (an earlier frame answered twice would show here), and a frame that
+   * gets no answer fails instead of passing on an earlier frame's.
+   */
+  raw(frame: string | Buffer): Promise<unknown> {
+    if (this.unmatched.length > 0) throw new Error(`answers nobody asked for: ${JSON.stringify(this.unmatched)}`);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer to the frame ${JSON.stringify(frame.toString())}`)), 5000);
+      this.onUnmatched = () => {
+        clearTimeout(timer);
+        this.onUnmatched = undefined;
+        resolve(this.unmatched.shift());
+      };
+      this.ws.send(frame);
+    });
   }
 
   close(): void {
     this.ws.close();
   }
+}
+
+const TOKEN = randomBytes(24).toString('base64url');
+
+/**
+ * Tries one named request over a fresh connection the way a browser tab would: if the upgrade is
+ * refused, its HTTP status; if it is not, the request is sent and its answer returned.
+ */
+function attemptRequest(target: string, name: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(target);
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(`HTTP ${res.statusCode}`);
+      ws.terminate();
+    });
+    ws.once('open', () => ws.send(JSON.stringify({ id: 1, name })));
+    ws.on('message', (data) => {
+      resolve((JSON.parse(frameText(data)) as { envelope?: unknown }).envelope);
+      ws.close();
+    });
+    ws.once('error', reject);
+  });
 }
 
 let dir: string;
@@ -73,7 +111,7 @@ beforeAll(async () => {
   store.runs.recordSampleExecution(id ?? 0, FAILED);
   failingSample = id ?? 0;
   server = await startServer({
-    host: '0.0.0.0', port: 0, rendererDir, token: 'lab-token-0123456789abcdef',
+    host: '0.0.0.0', port: 0, rendererDir, token: TOKEN,
     handlersFor: (emit) => createHandlers({ store, dataDir: dir, version: '0.0.0-test', emit, runtime: noRuntime, fileRoot: dir }),
   });
   url = `ws://127.0.0.1:${new URL(server.url).port}/api`;
@@ -87,13 +125,16 @@ afterAll(async () => {
 describe('server mode API', () => {
   it('without the token, a LAN server refuses every request', async () => {
     for (const name of REQUEST_NAMES) {
-      await expect(Client.open(url), name).rejects.toThrow(/401/);
-      await expect(Client.open(`${url}?token=wrong-${name}`), name).rejects.toThrow(/401/);
+      for (const attempt of [url, `${url}?token=wrong-${name}`, `${url}?token=${TOKEN.slice(1)}`, `${url}?token=${TOKEN}x`]) {
+        expect(await attemptRequest(attempt, name), `${name} at ${attempt}`).toBe('HTTP 401');
+      }
     }
+    // The same helper does get an answer with the token: a refusal above is the server's, not the helper's.
+    expect(await attemptRequest(`${url}?token=${TOKEN}`, 'app.info')).toMatchObject({ ok: true });
   });
 
   it('answers malformed payloads to every entry point with a validation error, never a crash', async () => {
-    const client = await Client.open(`${url}?token=lab-token-0123456789abcdef`);
+    const client = await Client.open(`${url}?token=${TOKEN}`);
     const neverValid: unknown[] = [42, 'x', [], null, true, [{ modelId: 1 }]];
     const confused: unknown = JSON.parse(`{"modelId": "one", "runId": -1, "trainingSetId": 1.5, "pipelineId": {}, "sampleId": [], "refinementId": "x",
       "dataset": 7, "file": 3, "config": "rank=0", "author": 12, "text": null, "limit": 1e9,
@@ -104,21 +145,22 @@ describe('server mode API', () => {
         expect(answer, `${name} ${JSON.stringify(payload)}`).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: expect.stringContaining(name) } });
       }
       const answer = await client.call(name, confused);
-      // Requests whose fields are all optional may accept it (unknown keys are dropped); none may fail inside.
-      if (!answer.ok) expect(answer.error.code, `${name} with confused fields`).not.toBe('INTERNAL');
+      // Every request has a field the confused object gets wrong: each refuses it up front, none fails inside.
+      expect(answer, `${name} with confused fields`).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: expect.stringContaining(`invalid payload for ${name}`) } });
     }
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     // Frames that are not requests at all.
-    for (const frame of ['not json', '{"name": 5}', '{"id": "x", "name": "app.info"}', Buffer.from([0xff, 0x00, 0x13])]) {
-      expect(await client.raw(frame)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: 'not a request message' } });
+    for (const frame of ['not json', '{"name": 5}', '{"id": "x", "name": "app.info"}', '{"id": 1.5, "name": "app.info"}', '[]', Buffer.from([0xff, 0x00, 0x13])]) {
+      expect(await client.raw(frame), frame.toString()).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: 'not a request message' } });
     }
-    // Still serving.
+    // Still serving, and no frame was answered twice.
     expect(await client.call('app.info')).toMatchObject({ ok: true, value: { version: '0.0.0-test' } });
+    expect(client.unmatched).toEqual([]);
     client.close();
   });
 
   it('shared on the network, it reads no file outside the data folder and fetches no URL but the hub', async () => {
-    const client = await Client.open(`${url}?token=lab-token-0123456789abcdef`);
+    const client = await Client.open(`${url}?token=${TOKEN}`);
     for (const file of ['/etc/passwd', '../../etc/passwd', path.join(dir, '..', 'elsewhere.jsonl')]) {
       expect(await client.call('datasets.import', { file, format: 'jsonl' })).toMatchObject({ ok: false, error: { code: 'BAD_INPUT', message: expect.stringMatching(/outside the data folder/) } });
       expect(await client.call('models.add', { file })).toMatchObject({ ok: false, error: { message: expect.stringMatching(/outside the data folder/) } });
@@ -130,11 +172,12 @@ describe('server mode API', () => {
   });
 
   it('two annotators at once: every write is kept with its author; a stale edit is a conflict, not a silent overwrite', async () => {
-    const [ada, lin] = await Promise.all([Client.open(`${url}?token=lab-token-0123456789abcdef`), Client.open(`${url}?token=lab-token-0123456789abcdef`)]);
-    if (!ada || !lin) throw new Error('clients');
+    // Each in two tabs, each tab with 10 writes in flight (within the server's cap per connection).
+    const [ada, lin, ada2, lin2] = await Promise.all(Array.from({ length: 4 }, () => Client.open(`${url}?token=${TOKEN}`)));
+    if (!ada || !lin || !ada2 || !lin2) throw new Error('clients');
     const writes = await Promise.all(Array.from({ length: 20 }, (_, i) => [
-      ada.call('feedback.add', { sampleId: failingSample, author: 'ada', text: `ada's note ${i}` }),
-      lin.call('feedback.add', { sampleId: failingSample, author: 'lin', text: `lin's note ${i}` }),
+      (i % 2 ? ada2 : ada).call('feedback.add', { sampleId: failingSample, author: 'ada', text: `ada's note ${i}` }),
+      (i % 2 ? lin2 : lin).call('feedback.add', { sampleId: failingSample, author: 'lin', text: `lin's note ${i}` }),
     ]).flat());
     expect(writes.every((w) => w.ok)).toBe(true);
     const stored = store.db.prepare<[number], { author: string; n: number }>('SELECT author, COUNT(*) AS n FROM feedback WHERE sample_id = ? GROUP BY author ORDER BY author').all(failingSample);
@@ -157,7 +200,6 @@ describe('server mode API', () => {
     expect(await lin.call('feedback.update', { feedbackId, author: 'lin', text: 'mine now', version: current }))
       .toMatchObject({ ok: false, error: { code: 'BAD_INPUT', message: `feedback ${feedbackId} was written by ada` } });
     expect(store.db.prepare<[number], { text: string }>('SELECT text FROM feedback WHERE id = ?').get(feedbackId)?.text).toBe(text);
-    ada.close();
-    lin.close();
+    for (const c of [ada, lin, ada2, lin2]) c.close();
   });
 });
