@@ -41,7 +41,8 @@ async function openApp(browser: Browser, store: Store, dataDir: string, options:
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(m.text());
   });
-  await page.goto(options.query === undefined ? server.url : server.url.replace(/\?.*$/, '') + options.query);
+  // The printed address carries the token; '' opens the page without it, '#screen' opens a screen with it.
+  await page.goto(options.query === undefined ? server.url : options.query === '' ? server.url.replace(/\?.*$/, '') : server.url + options.query);
   return { page, errors, server };
 }
 
@@ -123,16 +124,22 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
     store.close();
   });
 
-  it('with an access token, a page without it gets no data, and one with it does', async () => {
+  it('with the access token, a page without it gets no data; one with it does, drops it from the address bar and keeps it across a reload', async () => {
     const dir = tempDir();
     const store = Store.open(path.join(dir, 'ilf.sqlite'));
-    const denied = await openApp(browser, store, dir, { token: 'sesame-123', query: '' });
+    const token = 'sesame-0123456789abcdefghijkl';
+    const denied = await openApp(browser, store, dir, { token, query: '' });
     await expect.poll(() => denied.page.getByRole('alert').textContent()).toMatch(/cannot connect/);
     await denied.page.close();
     await denied.server.close();
-    const allowed = await openApp(browser, store, dir, { token: 'sesame-123' });
-    expect(allowed.server.url).toMatch(/\?token=sesame-123$/);
+    const allowed = await openApp(browser, store, dir, { token, query: '#tasks' });
+    expect(allowed.server.url).toMatch(new RegExp(`\\?token=${token}$`));
     await expect.poll(() => allowed.page.locator('.empty h2').textContent()).toBe('No tasks yet');
+    expect(allowed.page.url()).not.toContain(token);
+    expect(allowed.page.url()).toMatch(/\/#tasks$/);
+    await allowed.page.reload();
+    await expect.poll(() => allowed.page.locator('.empty h2').textContent()).toBe('No tasks yet');
+    expect(allowed.errors).toEqual([]);
     await allowed.page.close();
     await allowed.server.close();
     store.close();
