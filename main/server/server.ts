@@ -137,6 +137,15 @@ function refuse(socket: Duplex, status: number, reason: string): void {
   setTimeout(() => socket.destroy(), 2000).unref();
 }
 
+/** True for a regular file; false for anything else, including names the file system refuses (ENOTDIR, ENAMETOOLONG). */
+function isPlainFile(file: string): boolean {
+  try {
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** The request's path, or null when the request line is not a URL (`//[`, bad percent-encoding, …). */
 function requestPath(req: http.IncomingMessage): { pathname: string; params: URLSearchParams } | null {
   try {
@@ -181,12 +190,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     }
     const rel = target.pathname.replace(/^\/+/, '') || 'index.html';
     const file = path.resolve(rendererDir, rel);
-    let isFile = false;
-    try {
-      isFile = file.startsWith(rendererDir + path.sep) && fs.statSync(file).isFile();
-    } catch {
-      isFile = false;
-    }
+    const isFile = file.startsWith(rendererDir + path.sep) && isPlainFile(file);
     if ((req.method !== 'GET' && req.method !== 'HEAD') || !isFile) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;

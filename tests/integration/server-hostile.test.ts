@@ -232,6 +232,8 @@ describe('ilf serve on 127.0.0.1 under hostile requests', () => {
       ['GET /%E0%A4%A HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', /^HTTP\/1\.1 400/],
       ['GET /%C0%AF..%C0%AFpackage.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', /^HTTP\/1\.1 4\d\d/],
       ['GET /..%2f..%2fpackage.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', /^HTTP\/1\.1 404/],
+      ['GET /index.html/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', /^HTTP\/1\.1 404/],
+      [`GET /${'a'.repeat(5000)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, /^HTTP\/1\.1 404/],
       ['GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nthis is not a header\r\n\r\n', /^HTTP\/1\.1 400/],
       ['GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ' + 'a'.repeat(64 * 1024) + '\r\n\r\n', /^HTTP\/1\.1 431/],
       ['HELLO\r\n\r\n', /^HTTP\/1\.1 400/],
