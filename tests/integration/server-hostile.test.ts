@@ -254,7 +254,7 @@ describe('ilf serve on 127.0.0.1 under hostile requests', () => {
   it('refuses upgrades from another origin or for another host name (DNS rebinding); its own origin is accepted', async () => {
     const api = `ws://127.0.0.1:${s.port}/api?token=${s.token}`;
     const own = `http://127.0.0.1:${s.port}`;
-    for (const headers of [
+    const foreign: Record<string, string>[] = [
       { origin: 'http://evil.example' },
       { origin: 'null' },
       { origin: `http://127.0.0.1:${s.port + 1}` },
@@ -263,10 +263,12 @@ describe('ilf serve on 127.0.0.1 under hostile requests', () => {
       { host: `evil.example:${s.port}`, origin: `http://evil.example:${s.port}` }, // a rebinding page: its name now points here
       { host: `evil.example:${s.port}` },
       { host: `127.0.0.1:${s.port + 1}`, origin: own },
-    ]) {
+    ];
+    for (const headers of foreign) {
       expect((await upgrade(api, headers)).status, JSON.stringify(headers)).toBe(403);
     }
-    for (const headers of [{ origin: own }, { origin: `http://localhost:${s.port}`, host: `localhost:${s.port}` }, {}]) {
+    const ownOrigins: Record<string, string>[] = [{ origin: own }, { origin: `http://localhost:${s.port}`, host: `localhost:${s.port}` }, {}];
+    for (const headers of ownOrigins) {
       const { status, ws } = await upgrade(api, headers);
       expect(status, JSON.stringify(headers)).toBe('open');
       ws?.close();

@@ -17,8 +17,9 @@ export async function serveCommand(ctx: CommandContext): Promise<number> {
     }),
   });
   // The token is part of every address: without it the page gets no data, on loopback too.
-  ctx.io.stdout(`ILF Studio is at ${server.url}\n` +
-    server.urls.slice(1).map((u) => `               ${u}\n`).join('') +
+  const lead = 'ILF Studio is at ';
+  ctx.io.stdout(`${lead}${server.url}\n` +
+    server.urls.slice(1).map((u) => `${' '.repeat(lead.length)}${u}\n`).join('') +
     (isLoopback(host) ? 'only this machine can reach it; --host 0.0.0.0 shares it on the network\n'
       : 'shared on the network: give people the whole address, token included\n') +
     'Ctrl-C stops it.\n');
