@@ -24,7 +24,7 @@ export function parseRequestMessage(m: unknown): RequestMessage | null {
   return { id: m.id, name: m.name, input: m.input };
 }
 
-function isEnvelope(e: unknown): e is Envelope<unknown> {
+export function isEnvelope(e: unknown): e is Envelope<unknown> {
   if (!isRecord(e)) return false;
   if (e.ok === true) return 'value' in e;
   return e.ok === false && isRecord(e.error) && typeof e.error.code === 'string' && typeof e.error.message === 'string';
