@@ -8,8 +8,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { forkService, serviceEntry } from '../helpers/service-process.js';
 import { tempDir } from '../helpers/fs.js';
+import { availableBackends } from '../helpers/sandbox.js';
 
 if (!fs.existsSync(serviceEntry)) throw new Error(`${serviceEntry} is missing: run \`npm run build\` first`);
+const sandboxes = await availableBackends();
 
 /** The environment of the parent, without the test runner's UV_THREADPOOL_SIZE: the fork itself must set it. */
 function parentEnv(): NodeJS.ProcessEnv {
@@ -90,16 +92,24 @@ describe('the service process, forked as Electron forks it', () => {
     }
   }, 60_000);
 
-  it('SIGTERM disposes and exits, also after the sandbox pool was opened', async () => {
+  // Windows has no SIGTERM to catch (Node's kill() is TerminateProcess there); the dispose message above is its way.
+  it.skipIf(process.platform === 'win32')(`SIGTERM disposes and exits${sandboxes.length > 0 ? ', also after the sandbox pool was opened' : ' (no sandbox here: without a pool)'}`, async () => {
     const dataDir = tempDir();
     const { child, service, call, stderr } = forkService({ dataDir }, parentEnv());
     try {
       await service.ready;
-      // Reviewing opens the sandbox pool first (real worker processes), then finds no such refinement.
-      const review = await call('refinements.review', { refinementId: 1, reviewer: 'ada', decision: 'rejected' });
-      expect(review).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
-      const workers = process.platform === 'linux' ? descendants(child.pid ?? 0) : [];
-      if (process.platform === 'linux') expect(workers.length).toBeGreaterThan(0);
+      let workers: number[] = [];
+      if (sandboxes.length > 0) {
+        // Reviewing opens the sandbox pool first (real worker processes), then finds no such refinement.
+        const review = await call('refinements.review', { refinementId: 1, reviewer: 'ada', decision: 'rejected' });
+        expect(review).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+        if (process.platform === 'linux') {
+          workers = descendants(child.pid ?? 0);
+          expect(workers.length).toBeGreaterThan(0);
+        }
+      } else {
+        expect(await call('app.info')).toMatchObject({ ok: true });
+      }
       const started = Date.now();
       child.kill('SIGTERM');
       expect(await exitWithin(service.exited, 10_000)).toBe(0);
