@@ -135,8 +135,17 @@ function main(): void {
     }
   });
   channel.onDisconnect(() => void shutdown());
-  process.once('SIGTERM', () => void shutdown());
-  process.once('SIGINT', () => void shutdown());
+  process.on('SIGINT', () => void shutdown()); // a terminal's Ctrl-C reaches us beside main's dispose message
+  // The parent's kill() after its grace period: a SIGTERM while already stopping means now. The trainer
+  // checkpoints when its stdin closes and SQLite's WAL survives this, so nothing written is lost.
+  process.on('SIGTERM', () => {
+    if (!stopping) {
+      void shutdown();
+      return;
+    }
+    process.stderr.write('service-process: stopped before disposal finished\n');
+    process.exit(1);
+  });
   channel.post({ control: 'ready', pid: process.pid, serialThreadpool: hasSerialThreadpool(), dataDir } satisfies FromService);
 }
 
