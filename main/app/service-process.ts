@@ -10,7 +10,7 @@ import { databasePath } from '../config/paths.js';
 import { appVersion } from '../config/version.js';
 import { describeError } from '../errors.js';
 import { LlamaRuntime, hasSerialThreadpool } from '../models/runtime.js';
-import { ServiceEndpoints } from '../services/endpoints.js';
+import { ServiceEndpoints, type AttachedEndpoint } from '../services/endpoints.js';
 import { createHandlers, type ServiceHandlers } from '../services/handlers.js';
 import { Store } from '../store/store.js';
 import { parseServiceArgs, parseToService, type FromService } from './service-protocol.js';
@@ -118,7 +118,9 @@ function main(): void {
     channel.release({ control: 'disposed' });
   })());
 
-  const parent = endpoints.attach({ post: (m) => channel.post(m) });
+  // The parent channel becomes a client with its first request (tests drive the contract over it); the
+  // Electron main never sends one, so it is not sent every event.
+  let parent: AttachedEndpoint | undefined;
   channel.onMessage((message, ports) => {
     const control = parseToService(message);
     if (control?.control === 'connect') {
@@ -131,6 +133,7 @@ function main(): void {
     } else if (control?.control === 'dispose') {
       void shutdown();
     } else {
+      parent ??= endpoints.attach({ post: (m) => channel.post(m) });
       parent.receive(message);
     }
   });
