@@ -15,31 +15,11 @@ import { createPortClient } from '../../preload/port-protocol.js';
 import { Store } from '../../main/store/store.js';
 import { repoRoot, sharedData, tempDir } from '../helpers/fs.js';
 import { availableBackends } from '../helpers/sandbox.js';
+import { descendants, stillRunning } from '../helpers/processes.js';
 
 const bin = path.join(repoRoot, 'dist', 'main', 'cli', 'bin.js');
 const TASKS = [847]; // one task the tiny model fails: enough for every step, and quick
 const backends = await availableBackends();
-
-/** Linux: live processes below `pid`, from /proc. */
-function descendants(pid: number): number[] {
-  const parents = new Map<number, number>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const found: number[] = [];
-  for (let frontier = [pid]; frontier.length > 0;) {
-    const next = [...parents].filter(([, ppid]) => frontier.includes(ppid)).map(([child]) => child);
-    found.push(...next);
-    frontier = next;
-  }
-  return found;
-}
 
 /** Starts `ilf serve` on a free port and returns the address it printed (token included, if any). */
 async function serve(dataDir: string): Promise<{ child: ChildProcess; url: URL; output: () => string }> {
@@ -131,7 +111,7 @@ describe.skipIf(backends.length === 0 || process.platform !== 'linux')('ilf serv
       ]);
       expect(code, output()).toBe(0);
       expect(Date.now() - started).toBeLessThan(30_000);
-      await expect.poll(() => workers.filter((pid) => fs.existsSync(`/proc/${pid}`))).toEqual([]);
+      await expect.poll(() => stillRunning(workers)).toEqual([]);
     } finally {
       child.kill('SIGKILL');
       for (const pid of workers) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
@@ -170,7 +150,7 @@ describe.skipIf(backends.length === 0 || process.platform !== 'linux')('ilf serv
       ]);
       expect(code, output()).toBe(0);
       expect(Date.now() - started).toBeLessThan(30_000);
-      await expect.poll(() => workers.filter((pid) => fs.existsSync(`/proc/${pid}`))).toEqual([]);
+      await expect.poll(() => stillRunning(workers)).toEqual([]);
     } finally {
       child.kill('SIGKILL');
       for (const pid of workers) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }

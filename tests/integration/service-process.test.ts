@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { forkService, serviceEntry } from '../helpers/service-process.js';
 import { tempDir } from '../helpers/fs.js';
 import { availableBackends } from '../helpers/sandbox.js';
+import { descendants, stillRunning } from '../helpers/processes.js';
 
 if (!fs.existsSync(serviceEntry)) throw new Error(`${serviceEntry} is missing: run \`npm run build\` first`);
 const sandboxes = await availableBackends();
@@ -17,27 +18,6 @@ const sandboxes = await availableBackends();
 function parentEnv(): NodeJS.ProcessEnv {
   const { UV_THREADPOOL_SIZE: _pool, ...env } = process.env;
   return env;
-}
-
-/** Linux: the live processes below `pid` (the sandbox pool's workers), from /proc. */
-function descendants(pid: number): number[] {
-  const parents = new Map<number, number>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  const found: number[] = [];
-  for (let frontier = [pid]; frontier.length > 0;) {
-    const next = [...parents].filter(([, ppid]) => frontier.includes(ppid)).map(([child]) => child);
-    found.push(...next);
-    frontier = next;
-  }
-  return found;
 }
 
 const exitWithin = async (exited: Promise<number | null>, ms: number): Promise<number | null | 'still running'> =>
@@ -115,7 +95,7 @@ describe('the service process, forked as Electron forks it', () => {
       expect(await exitWithin(service.exited, 10_000)).toBe(0);
       expect(Date.now() - started).toBeLessThan(10_000);
       expect(stderr()).not.toMatch(/still running .* after disposal/);
-      await expect.poll(() => workers.filter((pid) => fs.existsSync(`/proc/${pid}`))).toEqual([]);
+      await expect.poll(() => stillRunning(workers)).toEqual([]);
       // The store was closed cleanly: a checkpointed WAL leaves no -wal file behind.
       expect(fs.existsSync(path.join(dataDir, 'ilf.sqlite-wal'))).toBe(false);
     } finally {
