@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'DB_OPEN_FAILED'
   | 'SANDBOX_UNAVAILABLE'
   | 'CONFLICT'
+  /** The services are shutting down (or not up yet): nothing new starts. */
+  | 'UNAVAILABLE'
   | 'INTERNAL';
 
 export class AppError extends Error {

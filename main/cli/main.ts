@@ -3,7 +3,7 @@ import { databasePath, resolveDataDir } from '../config/paths.js';
 import { appVersion } from '../config/version.js';
 import { describeError } from '../errors.js';
 import { LlamaRuntime, type ComputeBackend } from '../models/runtime.js';
-import { createHandlers } from '../services/handlers.js';
+import { createHandlers, type ServiceHandlers } from '../services/handlers.js';
 import { Store } from '../store/store.js';
 import { datasetsCommand, importCommand, infoCommand, taskCommand, tasksCommand } from './commands/catalog.js';
 import { devCommand } from './commands/dev.js';
@@ -218,6 +218,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   let runtime: LlamaRuntime | undefined;
   const openStore = (): Store => (store ??= Store.open(databasePath(dataDir)));
   let caller: ReturnType<typeof makeCaller> | undefined;
+  let services: ServiceHandlers | undefined;
   try {
     const run = COMMANDS[command];
     if (!run) throw new UsageError(`unknown command "${command}"`);
@@ -234,7 +235,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       store: openStore,
       runtime: openRuntime,
       call: (name, ...input) => {
-        caller ??= makeCaller(createHandlers({ store: openStore(), dataDir, version: appVersion(), emit: progress.emit, runtime: openRuntime }));
+        caller ??= makeCaller(services = createHandlers({ store: openStore(), dataDir, version: appVersion(), emit: progress.emit, runtime: openRuntime }));
         return caller(name, ...input);
       },
       progress,
@@ -254,6 +255,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (e instanceof RequestFailed && e.wire.details) io.stderr(e.wire.details.map((d) => `  ${d}\n`).join(''));
     return 1;
   } finally {
+    await services?.[Symbol.asyncDispose]();
     await runtime?.dispose();
     store?.close();
   }

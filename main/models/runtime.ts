@@ -53,7 +53,7 @@ const toGpuOption = (b: ComputeBackend): 'auto' | LlamaGpuType => (b === 'cpu' ?
  * The one llama.cpp runtime of the process: loaded on first use with the chosen backend, never
  * compiled or downloaded at run time (prebuilt binaries only), threads = physical cores.
  */
-export class LlamaRuntime {
+export class LlamaRuntime implements AsyncDisposable {
   private llama: Promise<Llama> | undefined;
   readonly threads: number;
   readonly backend: ComputeBackend;
@@ -83,5 +83,9 @@ export class LlamaRuntime {
     const llama = await this.llama?.catch(() => undefined);
     this.llama = undefined;
     await llama?.dispose();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
   }
 }

@@ -12,7 +12,7 @@ import { createLoop, loopComparisons, parseLoopConfig, runLoop, type LoopProgres
  * ILF rounds for the app and server mode: started and resumed in the background (one at a time:
  * sampling and training share one device), cancelled through their signal, reported as progress.
  */
-export class PipelineService {
+export class PipelineService implements AsyncDisposable {
   private active: { id: number; abort: AbortController; done: Promise<void> } | undefined;
 
   constructor(private readonly deps: {
@@ -44,6 +44,18 @@ export class PipelineService {
   async settled(id: number): Promise<PipelineInfo> {
     if (this.active?.id === id) await this.active.done;
     return this.get(id).pipeline;
+  }
+
+  /** Shutting down: cancels the running round (it stays resumable) and waits until it has stopped. */
+  async dispose(): Promise<void> {
+    const active = this.active;
+    if (!active) return;
+    active.abort.abort();
+    await active.done;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
   }
 
   list(): PipelineInfo[] {

@@ -40,9 +40,21 @@ export interface ServiceContext {
 
 const modelInfo = (m: ModelRow): ModelInfo => ({ ...m, trainable: isTrainable(m.quantization) });
 
+/**
+ * The handlers and what they started: disposing stops a running round, stops training (with a
+ * checkpoint), cancels downloads and closes the sandbox pool this layer opened. The store and the
+ * runtime belong to whoever made the context: close them after this.
+ */
+export type ServiceHandlers = Handlers & AsyncDisposable;
+
 /** The app's services, one per request of the contract; the same for Electron, server mode and tests. */
-export function createHandlers(ctx: ServiceContext): Handlers {
+export function createHandlers(ctx: ServiceContext): ServiceHandlers {
   const { store } = ctx;
+  let disposed = false;
+  // Requests that arrive while shutting down must not start what was just stopped.
+  const open = (): void => {
+    if (disposed) throw new AppError('UNAVAILABLE', 'ILF Studio is shutting down', 'start it again');
+  };
   const clientFile = (file: string): string => {
     const absolute = path.resolve(ctx.fileRoot ?? '.', file);
     if (ctx.fileRoot !== undefined && !absolute.startsWith(path.resolve(ctx.fileRoot) + path.sep)) {
@@ -52,24 +64,47 @@ export function createHandlers(ctx: ServiceContext): Handlers {
   };
   // One job runner per service layer (one per app, server or CLI): one training run at a time.
   let jobs: TrainingJobs | undefined;
-  const training = (): TrainingJobs =>
-    (jobs ??= new TrainingJobs({
+  const training = (): TrainingJobs => {
+    open();
+    return (jobs ??= new TrainingJobs({
       store, dataDir: ctx.dataDir, runtime: ctx.runtime, onProgress: (p) => ctx.emit('training.progress', p),
       // Training takes the memory (VRAM or RAM) the loaded inference models hold: free them first.
       releaseInference: () => ctx.runtime().dispose(),
     }));
+  };
   let pool: Promise<SandboxPool> | undefined;
-  const sandbox = ctx.sandbox ?? ((): Promise<SandboxPool> => (pool ??= openBackend('auto').then((b) => SandboxPool.create(b)).catch((e: unknown) => {
-    pool = undefined;
-    throw e;
-  })));
+  const ownPool = (): Promise<SandboxPool> => {
+    if (disposed) return Promise.reject(new AppError('UNAVAILABLE', 'ILF Studio is shutting down', 'start it again'));
+    return (pool ??= openBackend('auto').then((b) => SandboxPool.create(b)).catch((e: unknown) => {
+      pool = undefined;
+      throw e;
+    }));
+  };
+  const sandbox = ctx.sandbox ?? ownPool;
   let downloadJobs: DownloadJobs | undefined;
-  const downloads = (): DownloadJobs =>
-    (downloadJobs ??= new DownloadJobs({ store, runtime: ctx.runtime, dataDir: ctx.dataDir, onProgress: (p) => ctx.emit('download.progress', p) }));
+  const downloadIds = new Set<number>();
+  const downloads = (): DownloadJobs => {
+    open();
+    return (downloadJobs ??= new DownloadJobs({ store, runtime: ctx.runtime, dataDir: ctx.dataDir, onProgress: (p) => ctx.emit('download.progress', p) }));
+  };
   let loops: PipelineService | undefined;
-  const pipeline = (): PipelineService =>
-    (loops ??= new PipelineService({ store, runtime: ctx.runtime, pool: sandbox, training, onProgress: (p) => ctx.emit('pipeline.progress', p) }));
+  const pipeline = (): PipelineService => {
+    open();
+    return (loops ??= new PipelineService({ store, runtime: ctx.runtime, pool: sandbox, training, onProgress: (p) => ctx.emit('pipeline.progress', p) }));
+  };
+  const dispose = async (): Promise<void> => {
+    if (disposed) return;
+    disposed = true;
+    // A round first: cancelling it also stops the training it runs. Then training started directly, then downloads.
+    await loops?.dispose();
+    await jobs?.dispose();
+    for (const id of downloadIds) downloadJobs?.cancel(id);
+    const opened = await pool?.catch(() => undefined);
+    pool = undefined;
+    await opened?.dispose();
+  };
   return {
+    [Symbol.asyncDispose]: dispose,
     'app.info': () => ({
       version: ctx.version,
       dataDir: ctx.dataDir,
@@ -100,7 +135,9 @@ export function createHandlers(ctx: ServiceContext): Handlers {
       if (ctx.fileRoot !== undefined && !p.ref.startsWith('hf:')) {
         throw new AppError('BAD_INPUT', 'a server shared on the network downloads only hf:OWNER/REPO/FILE.gguf references', 'give an hf: reference, or download on the server itself');
       }
-      return { downloadId: downloads().start(p.ref, p.sha256) };
+      const downloadId = downloads().start(p.ref, p.sha256);
+      downloadIds.add(downloadId);
+      return { downloadId };
     },
     'models.downloadCancel': (p) => ({ cancelled: downloads().cancel(p.downloadId) }),
     'hardware.detect': () => detectHardware(ctx.runtime()),

@@ -168,11 +168,16 @@ export class TrainingJobs implements AsyncDisposable {
     return this.store.training.list().map((r) => this.info(r));
   }
 
-  async [Symbol.asyncDispose](): Promise<void> {
+  /** Shutting down: stops the running trainer (it checkpoints and writes a usable adapter) and waits for it. */
+  async dispose(): Promise<void> {
     const active = this.active;
     if (!active) return;
     this.stop(active.runId);
     await active.finished;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
   }
 
   private info(run: TrainingRunRow): TrainingRunInfo {

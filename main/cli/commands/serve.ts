@@ -1,20 +1,21 @@
 import { appVersion, rendererDistDir } from '../../config/version.js';
 import { isLoopback, startServer } from '../../server/server.js';
-import { createHandlers } from '../../services/handlers.js';
+import { createHandlers, type ServiceHandlers } from '../../services/handlers.js';
 import { numberOption, stringOption, type CommandContext } from '../context.js';
 
 /** `ilf serve`: the app in a browser, for headless GPU boxes and labs; runs until Ctrl-C. */
 export async function serveCommand(ctx: CommandContext): Promise<number> {
   const host = stringOption(ctx, 'host') ?? '127.0.0.1';
+  let services: ServiceHandlers | undefined;
   const server = await startServer({
     host,
     port: numberOption(ctx.values, 'port', 7860, { integer: true, min: 0, max: 65535 }),
     token: stringOption(ctx, 'token'),
     rendererDir: rendererDistDir(),
-    handlersFor: (emit) => createHandlers({
+    handlersFor: (emit) => (services = createHandlers({
       store: ctx.store(), dataDir: ctx.dataDir, version: appVersion(), emit, runtime: ctx.runtime,
       ...(isLoopback(host) ? {} : { fileRoot: ctx.dataDir }),
-    }),
+    })),
   });
   // The token is part of every address: without it the page gets no data, on loopback too.
   const lead = 'ILF Studio is at ';
@@ -29,5 +30,7 @@ export async function serveCommand(ctx: CommandContext): Promise<number> {
     ctx.io.signal.addEventListener('abort', () => resolve(), { once: true });
   });
   await server.close();
+  // Then what the requests started: a round, training, downloads, the sandbox pool (runCli closes the model and the store).
+  await services?.[Symbol.asyncDispose]();
   return 0;
 }
