@@ -6,8 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { z } from 'zod';
+import { parseRequestMessage, type RequestMessage } from '../../preload/port-protocol.js';
 import { AppError } from '../errors.js';
+import { CONTENT_SECURITY_POLICY, isInside, rendererContentType } from '../files/renderer-files.js';
 import { dispatch, type Emit, type Handlers } from '../services/dispatch.js';
 
 /**
@@ -64,18 +65,22 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const ClientMessage = z.object({ id: z.number().int(), name: z.string(), input: z.unknown().optional() });
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml',
-  '.ttf': 'font/ttf', '.woff2': 'font/woff2', '.json': 'application/json',
-};
 
 /** A WebSocket frame's payload as text, whatever shape ws delivered it in. */
 export function frameText(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8');
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   return Buffer.from(data).toString('utf8');
+}
+
+/** A client's frame as a request (the same shape the desktop's MessagePort carries), or null for anything else. */
+function requestIn(data: RawData): RequestMessage | null {
+  try {
+    return parseRequestMessage(JSON.parse(frameText(data)));
+  } catch {
+    return null; // not JSON
+  }
 }
 
 export const isLoopback = (host: string): boolean => host === '127.0.0.1' || host === '::1' || host === 'localhost';
@@ -190,13 +195,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     }
     const rel = target.pathname.replace(/^\/+/, '') || 'index.html';
     const file = path.resolve(rendererDir, rel);
-    const isFile = file.startsWith(rendererDir + path.sep) && isPlainFile(file);
-    if ((req.method !== 'GET' && req.method !== 'HEAD') || !isFile) {
+    const type = rendererContentType(file);
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || type === undefined || !isInside(rendererDir, file) || !isPlainFile(file)) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
       return;
     }
     res.writeHead(200, {
-      'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+      'content-type': type,
+      'content-security-policy': CONTENT_SECURITY_POLICY,
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',
       'cache-control': 'no-cache',
@@ -302,10 +308,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     // ws reports protocol errors (a frame over maxPayload, bad UTF-8 in a close frame) here, then closes.
     ws.on('error', () => ws.terminate());
     ws.on('message', (data) => {
-      let message: z.infer<typeof ClientMessage>;
-      try {
-        message = ClientMessage.parse(JSON.parse(frameText(data)));
-      } catch {
+      const message = requestIn(data);
+      if (message === null) {
         send(ws, JSON.stringify({ id: null, envelope: { ok: false, error: { code: 'BAD_REQUEST', message: 'not a request message' } } }));
         return;
       }

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONTENT_SECURITY_POLICY, rendererFileFor, serveRendererRequest } from '../../main/app/renderer-scheme.js';
+import { rendererFileFor, serveRendererRequest } from '../../main/app/renderer-scheme.js';
+import { CONTENT_SECURITY_POLICY } from '../../main/files/renderer-files.js';
 import { tempDir } from '../helpers/fs.js';
 
 /** A renderer folder as vite builds it, with a secret beside it that no URL may reach. */
