@@ -4,7 +4,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { AppError } from '../errors.js';
 import { lineHandle } from './line-handle.js';
-import type { SandboxBackend, SandboxLimits, WorkerHandle } from './types.js';
+import { seccompBpf } from './seccomp.js';
+import { SCRATCH_BYTES, SCRATCH_DIRS, type SandboxBackend, type SandboxLimits, type WorkerHandle } from './types.js';
 
 const run = promisify(execFile);
 
@@ -53,6 +54,16 @@ async function inspectPython(python: string): Promise<PythonRuntime> {
   return { executable, stdlib, libraries: [...libraries].sort() };
 }
 
+/** bubblewrap reads the compiled seccomp filter from this fd of its own. */
+const SECCOMP_FD = 3;
+
+/** Writes the seccomp program into bubblewrap's fd 3 (a pipe bwrap reads to its end). */
+function sendSeccomp(stream: unknown): void {
+  const pipe = stream as NodeJS.WritableStream & { on(event: 'error', f: () => void): void };
+  pipe.on('error', () => undefined); // bwrap gone already: its exit says why
+  pipe.end(seccompBpf());
+}
+
 /** As root, worker i runs as its own unprivileged host uid; otherwise as ourselves. */
 function workerIds(index: number): { uid?: number; gid?: number } {
   if (process.getuid?.() !== 0) return {};
@@ -90,7 +101,15 @@ export class BwrapBackend implements SandboxBackend {
     const backend = new BwrapBackend(bwrap, await inspectPython(python));
     // Namespaces may be forbidden (a container without user namespaces, a restrictive sysctl): find out now.
     try {
-      await run(bwrap, [...backend.args(), '/usr/bin/python3', '-I', '-S', '-c', 'print(1)'], { timeout: 10_000, env: backend.env(), ...workerIds(0) });
+      await new Promise<void>((resolve, reject) => {
+        const probe = spawn(bwrap, [...backend.args(), '/usr/bin/python3', '-I', '-S', '-c', 'print(1)'],
+          { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: backend.env(), timeout: 10_000, ...workerIds(0) });
+        let stderr = '';
+        probe.stderr?.on('data', (c: Buffer) => { stderr += c.toString(); });
+        sendSeccomp(probe.stdio[3]);
+        probe.once('error', reject);
+        probe.once('close', (code) => (code === 0 ? resolve() : reject(Object.assign(new Error(`bwrap exited with ${code}`), { stderr }))));
+      });
     } catch (e) {
       throw new AppError('SANDBOX_UNAVAILABLE', `bubblewrap cannot create its sandbox here: ${((e as { stderr?: string }).stderr ?? (e as Error).message).trim()}`,
         'allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or use --backend docker');
@@ -107,24 +126,29 @@ export class BwrapBackend implements SandboxBackend {
       '--ro-bind', this.runtime.stdlib, this.runtime.stdlib,
       ...binds,
       '--proc', '/proc', '--dev', '/dev',
-      '--tmpfs', '/work', '--tmpfs', '/tmp',
-      '--remount-ro', '/', // only /work and /tmp stay writable
+      // Capped, and emptied by the runner before every program (ILF_SCRATCH).
+      '--size', String(SCRATCH_BYTES.work), '--tmpfs', '/work',
+      '--size', String(SCRATCH_BYTES.tmp), '--tmpfs', '/tmp',
+      '--size', String(SCRATCH_BYTES.shm), '--tmpfs', '/dev/shm',
+      '--remount-ro', '/', // only /work, /tmp and /dev/shm stay writable
       '--chdir', '/work',
+      '--seccomp', String(SECCOMP_FD),
     ];
   }
 
   private env(): NodeJS.ProcessEnv {
-    return { PATH: '/usr/bin', LANG: 'C.UTF-8', HOME: '/work', PYTHONDONTWRITEBYTECODE: '1', ILF_WORK_ROOT: '/work' };
+    return { PATH: '/usr/bin', LANG: 'C.UTF-8', HOME: '/work', PYTHONDONTWRITEBYTECODE: '1', ILF_WORK_ROOT: '/work', ILF_SCRATCH: SCRATCH_DIRS };
   }
 
   startWorker(index: number, runnerSource: string, _limits: SandboxLimits, tag: string): Promise<WorkerHandle> {
     const ids = workerIds(index);
     const uid = ids.uid ?? process.getuid?.();
     const child = spawn(this.bwrap, [...this.args(), '/usr/bin/python3', '-I', '-S', '-B', '-u', '-c', runnerSource, tag], {
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       env: this.env(),
       ...ids,
     });
+    sendSeccomp(child.stdio[3]);
     const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
     return Promise.resolve(lineHandle({
       stdin: child.stdin,

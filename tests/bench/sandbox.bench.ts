@@ -8,9 +8,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseTaskLine } from '../../main/datasets/formats.js';
 import type { TaskRecord } from '../../main/datasets/task-record.js';
 import { goldRequests } from '../../main/sandbox/gold.js';
@@ -18,9 +16,9 @@ import { openBackend } from '../../main/sandbox/select.js';
 import { SandboxPool } from '../../main/sandbox/pool.js';
 import type { ExecutionRequest } from '../../main/sandbox/types.js';
 import { describeError } from '../../main/errors.js';
+import { sharedData } from '../helpers/shared-data.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const mbppFile = path.resolve(here, '..', '..', '..', 'shared', 'data', 'mbpp.jsonl');
+const mbppFile = sharedData('mbpp.jsonl');
 const cores = os.availableParallelism();
 
 function loadMbpp(): TaskRecord[] {
