@@ -734,14 +734,21 @@ def compile_trusted(source, filename):
 
 
 class Reporter:
+    """Appends one JSON line per message to the runner's memfd, at most REPORT_CAP bytes in all."""
+
     def __init__(self, fd):
         self.fd = fd
+        self.written = 0
 
     def send(self, message):
         data = (json.dumps(message, ensure_ascii=True) + "\n").encode()
-        while data:
-            written = os.write(self.fd, data)
-            data = data[written:]
+        if self.written + len(data) > REPORT_CAP:
+            return
+        self.written += len(data)
+        try:
+            write_all(self.fd, data)
+        except OSError:
+            pass
 
 
 def outcome_of(exc, gone_ok=False):
@@ -997,7 +1004,8 @@ def remove_tree(root):
                 if not stat.S_ISDIR(st.st_mode):
                     os.unlink(path)
                     continue
-            os.chmod(path, 0o700 if path != root else stat.S_IMODE(os.lstat(root).st_mode) | 0o700)
+            if path != root:
+                os.chmod(path, 0o700)  # the program may have taken its own permissions away
             dirs.append(path)
             with os.scandir(path) as entries:
                 stack.extend(e.path for e in entries)
@@ -1046,87 +1054,64 @@ def arrange_fds(stdio, keep):
     os.closerange(3 + len(keep), 65536)
 
 
-def start_pair(fds, report_w):
-    """In the zygote's intermediate child: forks the job's harness and program processes (both
-    reparented to the runner when this process exits, so it can wait for them)."""
-    chan_p, out, err, chan_h, harness_report, job_r = fds
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    harness = os.fork()
-    if harness == 0:
-        try:
-            arrange_fds((devnull, devnull, devnull), (chan_h, harness_report, job_r))
-            os.setsid()
-            drop_to(HARNESS_UID)
-            default_signals()
-            not_dumpable()
-            job = json.loads(read_all(5))
-            os.close(5)
-            set_limits(dict(job["limits"], outputBytes=1 << 20, processes=None))
-            harness_main(job, socket.socket(fileno=3), 4)
-        except BaseException:
-            pass
+def program_child(fds):
+    """In a fresh fork of the zygote: become the program's process (its uid, its stdout/stderr
+    memfds, the socket to the harness) and serve the harness."""
+    chan_p, out, err = fds
+    try:
+        devnull = os.open(os.devnull, os.O_RDWR)
+        arrange_fds((devnull, out, err), (chan_p,))
+        os.setsid()
+        drop_to(PROGRAM_UID)
+        sys.stdin = open(0, "r", closefd=False)
+        sys.stdout = open(1, "w", buffering=1 << 16, closefd=False)
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
+        default_signals()
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the output cap fail instead of killing
+        sock = socket.socket(fileno=3)
+    except BaseException:
+        os._exit(71)
+    try:
+        program_main(sock)
+    finally:
         os._exit(0)
-    program = os.fork()
-    if program == 0:
-        try:
-            arrange_fds((devnull, out, err), (chan_p,))
-            os.setsid()
-            drop_to(PROGRAM_UID)
-            sys.stdin = open(0, "r", closefd=False)
-            sys.stdout = open(1, "w", buffering=1 << 16, closefd=False)
-            sys.stderr = open(2, "w", buffering=1, closefd=False)
-            default_signals()
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the output cap fail instead of killing
-            sock = socket.socket(fileno=3)
-        except BaseException:
-            os._exit(71)
-        try:
-            program_main(sock)
-        finally:
-            os._exit(0)
-    os.write(report_w, json.dumps({"harness": harness, "program": program}).encode())
-    os._exit(0)
 
 
 def zygote_main():
+    """Forks program processes on request and tells the runner how each one ended."""
     gc.freeze()  # forked children do not touch (copy) the preloaded objects when they collect
     not_dumpable()
     ignore_signals()
     control = socket.socket(fileno=3)
+    children = {}  # pidfd -> pid
     while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(control, 1 << 16, 8)
-        except OSError:
-            os._exit(0)
-        if not message:
-            os._exit(0)
-        request = json.loads(message)
-        r, w = os.pipe()
-        child = os.fork()
-        if child == 0:
-            try:
-                os.close(r)
-                control.close()
-                start_pair(fds, w)
-            except BaseException as exc:
+        readable, _, _ = select.select([control] + list(children), [], [])
+        for fd in readable:
+            if fd is control:
                 try:
-                    os.write(w, json.dumps({"error": "%s: %s" % (type(exc).__name__, exc)}).encode())
-                except BaseException:
-                    pass
-            os._exit(70)
-        os.close(w)
-        for fd in fds:
-            os.close(fd)
-        reply = b""
-        while True:
-            chunk = os.read(r, 4096)
-            if not chunk:
-                break
-            reply += chunk
-        os.close(r)
-        os.waitpid(child, 0)
-        control.send(reply or b'{"error": "the zygote child ended without a word"}')
+                    message, fds, _, _ = socket.recv_fds(control, 1 << 16, 8)
+                except OSError:
+                    os._exit(0)
+                if not message:
+                    os._exit(0)
+                pid = os.fork()
+                if pid == 0:
+                    control.close()
+                    for other in children:
+                        os.close(other)
+                    program_child(fds)
+                for passed in fds:
+                    os.close(passed)
+                children[os.pidfd_open(pid)] = pid
+                control.send(json.dumps({"program": pid}).encode())
+            else:
+                pid = children.pop(fd)
+                os.close(fd)
+                try:
+                    _, status = os.waitpid(pid, 0)
+                except ChildProcessError:
+                    status = None
+                control.send(json.dumps({"exited": pid, "status": status}).encode())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1142,6 +1127,7 @@ class Zygote:
         self.source = source
         self.pid = None
         self.sock = None
+        self.exits = {}  # program pid -> wait status, as the zygote reports them
 
     def start(self):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -1158,6 +1144,7 @@ class Zygote:
                 os._exit(127)
         theirs.close()
         self.pid, self.sock = pid, ours
+        self.exits = {}
 
     def stop(self):
         if self.pid is not None:
@@ -1184,23 +1171,36 @@ class Zygote:
         except OSError:
             return False
 
-    def request(self, request, fds):
+    def request(self, fds):
         """Asks for a program process; `answer()` collects its pid (meanwhile the runner forks the harness)."""
         if not self.healthy():
             self.stop()
             self.start()
-        socket.send_fds(self.sock, [json.dumps(request).encode()], fds)
+        socket.send_fds(self.sock, [b"{}"], fds)
 
-    def answer(self):
-        ready, _, _ = select.select([self.sock], [], [], ZYGOTE_TIMEOUT)
+    def read(self, timeout):
+        """One message from the zygote (exit notices are filed away); None on timeout."""
+        ready, _, _ = select.select([self.sock], [], [], timeout)
         if not ready:
-            self.stop()
-            raise RuntimeError("the zygote did not answer")
+            return None
         data = self.sock.recv(1 << 16)
         if not data:
             self.stop()
             raise RuntimeError("the zygote ended")
-        return json.loads(data)
+        message = json.loads(data)
+        if "exited" in message:
+            self.exits[message["exited"]] = message["status"]
+        return message
+
+    def answer(self):
+        deadline = time.monotonic() + ZYGOTE_TIMEOUT
+        while True:
+            message = self.read(max(0.0, deadline - time.monotonic()))
+            if message is None:
+                self.stop()
+                raise RuntimeError("the zygote did not answer")
+            if "program" in message:
+                return message
 
 
 def kill_others(keep, statuses):
@@ -1213,13 +1213,18 @@ def kill_others(keep, statuses):
                 pid = int(entry)
                 if pid != me and pid != keep:
                     others.append(pid)
+        alive = []
         for pid in others:
             try:
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
+                with open("/proc/%d/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if fields[0] != "Z" or int(fields[1]) == me:
+                    alive.append(pid)  # a zombie of the zygote's is dead already: it reaps its own
+            except (OSError, IndexError, ValueError):
                 pass
         reap(statuses)
-        if not others:
+        if not alive:
             return
         time.sleep(0.0005)
 
@@ -1282,8 +1287,8 @@ class Runner:
         """Waits for `main_pid` to exit, the deadline, or a cancel; returns (timed_out, cancelled)."""
         limits = job["limits"]
         deadline = self.started + limits["timeoutMs"] / 1000.0
-        report_r, main_fd, other_fd = watch_fds
-        watch = [self.control.fileno(), report_r, main_fd] + ([other_fd] if other_fd is not None else [])
+        main_fd, other_fd = watch_fds
+        watch = [self.control.fileno(), main_fd] + ([other_fd] if other_fd is not None else [])
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -1294,37 +1299,22 @@ class Runner:
                 if not line or is_cancel(line):
                     return False, True
                 self.queued.append(line)  # the next job, sent early
-            if report_r in readable:
-                self.read_report(report_r)
-                if self.report_closed:
-                    watch.remove(report_r)
             if other_fd is not None and other_fd in readable:
-                watch.remove(other_fd)
-                try:
-                    pid, status = os.waitpid(other_pid, os.WNOHANG)
-                    if pid:
-                        statuses[pid] = status
-                except ChildProcessError:
-                    pass
+                watch.remove(other_fd)  # the program process ended; the zygote (its parent) says how
             if main_fd in readable:
                 _, status = os.waitpid(main_pid, 0)
                 statuses[main_pid] = status
                 return False, False
 
     def read_report(self, fd):
+        """The harness reports into a memfd (no wakeup of the runner per message): read it whole, capped."""
         try:
-            chunk = os.read(fd, 1 << 16)
-        except BlockingIOError:
-            return
+            data = os.pread(fd, REPORT_CAP, 0)
         except OSError:
-            chunk = b""
-        if not chunk:
-            self.report_closed = True
-            return
-        if self.report_bytes < REPORT_CAP:
-            chunk = chunk[: REPORT_CAP - self.report_bytes]
-            self.report_bytes += len(chunk)
-            self.buffer = parse_lines(self.buffer + chunk, self.messages)
+            data = b""
+        self.messages = []
+        parse_lines(data + b"\n", self.messages)
+        return self.messages
 
     def run(self, job):
         result = self.run_mode(job, "separate-process")
@@ -1334,22 +1324,37 @@ class Runner:
         return result
 
     def prepare(self):
-        """Asks the zygote for the next job's harness and program processes now, between jobs,
-        while nothing untrusted runs: the forks overlap the host's round trip. Both come from the
-        zygote, so neither ever held another job's data; the harness gets its job on a pipe."""
+        """Starts the next job's program process (from the zygote, so it never held another job's
+        data) and its harness (forked here: trusted; it gets its job on a pipe) now, between jobs,
+        while nothing untrusted runs: the forks overlap the host's round trip."""
         out = os.memfd_create("stdout", os.MFD_CLOEXEC)
         err = os.memfd_create("stderr", os.MFD_CLOEXEC)
         chan_p, chan_h = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        report_r, report_w = os.pipe()
+        report = os.memfd_create("report", os.MFD_CLOEXEC)
         job_r, job_w = os.pipe()
         try:
-            self.zygote.request({}, [chan_p.fileno(), out, err, chan_h.fileno(), report_w, job_r])
+            self.zygote.request([chan_p.fileno(), out, err])
         finally:
             chan_p.close()
-            chan_h.close()
-            os.close(report_w)
-            os.close(job_r)
-        self.next = {"out": out, "err": err, "report": report_r, "job": job_w}
+        harness = os.fork()
+        if harness == 0:
+            try:
+                devnull = os.open(os.devnull, os.O_RDWR)
+                arrange_fds((devnull, devnull, devnull), (chan_h.fileno(), report, job_r))
+                os.setsid()
+                drop_to(HARNESS_UID)
+                default_signals()
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                job = json.loads(read_all(5))
+                os.close(5)
+                set_limits(dict(job["limits"], outputBytes=REPORT_CAP + (1 << 16), processes=None))
+                harness_main(job, socket.socket(fileno=3), 4)
+            except BaseException:
+                pass
+            os._exit(0)
+        chan_h.close()
+        os.close(job_r)
+        self.next = {"out": out, "err": err, "report": report, "job": job_w, "harness": harness}
 
     def take_prepared(self):
         if self.next is None:
@@ -1360,23 +1365,25 @@ class Runner:
         except BaseException as exc:
             spawned = {"error": str(exc)}
         if "program" not in spawned:
+            os.kill(ready["harness"], signal.SIGKILL)
             for key in ("out", "err", "report", "job"):
                 os.close(ready[key])
-            raise RuntimeError("the zygote could not start the job's processes: %s" % spawned.get("error"))
-        ready.update(program=int(spawned["program"]), harness=int(spawned["harness"]))
+            raise RuntimeError("the zygote could not start the program's process: %s" % spawned.get("error"))
+        ready["program"] = int(spawned["program"])
         return ready
 
     def run_mode(self, job, mode):
         limits = job["limits"]
         self.counter += 1
         workdir = os.path.join(WORK_ROOT, "job-%d-%s" % (self.counter, secrets.token_hex(4)))
-        self.messages, self.buffer, self.report_bytes, self.report_closed = [], b"", 0, False
+        self.messages = []
         statuses = {}
         self.started = time.monotonic()
         program_pid = None
         if mode == "separate-process":
             ready = self.take_prepared()
             program_pid, main_pid = ready["program"], ready["harness"]
+            self.zygote.exits.pop(program_pid, None)
             out, err, report_r = ready["out"], ready["err"], ready["report"]
             job_for_harness = dict(job, workdir=workdir, extraProcesses=4)
             try:
@@ -1387,7 +1394,7 @@ class Runner:
         else:
             out = os.memfd_create("stdout", os.MFD_CLOEXEC)
             err = os.memfd_create("stderr", os.MFD_CLOEXEC)
-            report_r, report_w = os.pipe()
+            report_r = report_w = os.memfd_create("report", os.MFD_CLOEXEC)
             main_pid = os.fork()
             if main_pid == 0:
                 try:
@@ -1412,17 +1419,18 @@ class Runner:
                     except BaseException:
                         pass
                     os._exit(0)
-            os.close(report_w)
-        os.set_blocking(report_r, False)
         main_fd = os.pidfd_open(main_pid)
         program_fd = os.pidfd_open(program_pid) if program_pid is not None else None
         try:
-            timed_out, cancelled = self.wait(job, (report_r, main_fd, program_pid and program_fd), main_pid, program_pid, statuses)
-            if not timed_out and not cancelled and program_pid is not None and program_pid not in statuses \
-                    and any(m.get("phase") == "gone" for m in self.messages):
-                # The harness saw the program end: its status says why (a signal, an exit code).
-                select.select([program_fd], [], [], 1.0)
-                reap(statuses)
+            timed_out, cancelled = self.wait(job, (main_fd, program_fd), main_pid, program_pid, statuses)
+            if not timed_out and not cancelled and program_pid is not None \
+                    and any(m.get("phase") == "gone" for m in self.read_report(report_r)):
+                # The harness saw the program end: its status (from the zygote) says why.
+                deadline = time.monotonic() + 2.0
+                while program_pid not in self.zygote.exits and time.monotonic() < deadline:
+                    self.zygote.read(deadline - time.monotonic())
+                if program_pid in self.zygote.exits:
+                    statuses[program_pid] = self.zygote.exits[program_pid]
         finally:
             os.close(main_fd)
             if program_fd is not None:
@@ -1430,14 +1438,9 @@ class Runner:
         duration_ms = (time.monotonic() - self.started) * 1000.0
         program_status = statuses.get(program_pid) if program_pid is not None else None
         harness_status = statuses.get(main_pid)
-        kill_others(self.zygote.pid, statuses)  # also closes every remaining write end of the report pipe
-        while not self.report_closed:
-            self.read_report(report_r)
-            if self.report_bytes >= REPORT_CAP:
-                break
+        kill_others(self.zygote.pid, statuses)
+        messages = self.read_report(report_r)
         os.close(report_r)
-        self.buffer = parse_lines(self.buffer + b"\n", self.messages)
-        messages = self.messages
         if any(m.get("phase") == "unclean" for m in messages):
             os.close(out)
             os.close(err)
@@ -1572,7 +1575,9 @@ def main():
                       "stderr": "", "outputTruncated": False, "durationMs": 0}
         if runner.healthy and runner.next is None:
             try:
-                runner.prepare()  # before the result goes out, so the zygote forks while the host reads it
+                # The next job's processes, before the result goes out (so the set of processes a
+                # host sees between jobs is always the same); the zygote forks while the host reads.
+                runner.prepare()
             except BaseException:
                 runner.next = None  # tried again when the next job comes, and reported then
         result["id"] = job.get("id")
