@@ -70,6 +70,49 @@ function workerIds(index: number): { uid?: number; gid?: number } {
   return { uid: ROOT_WORKER_UID_BASE + index, gid: ROOT_WORKER_UID_BASE + index };
 }
 
+/** Room for the runner, zygote and harness above the per-program address-space limit (as in Docker). */
+const RUNNER_MEMORY_MB = 256;
+
+/**
+ * A memory cgroup for one worker, where we may make one (root, with cgroup v1's memory controller or
+ * cgroup v2 with memory delegated): the sum over all of a job's processes (and its tmpfs pages) is
+ * then bounded, as in Docker. Elsewhere the bound is the per-process limit × the process cap.
+ */
+function memoryCgroup(tag: string, bytes: number, owner: { uid?: number; gid?: number }): string | undefined {
+  if (process.getuid?.() !== 0 || process.platform !== 'linux') return undefined;
+  const attempts: { base: string; limit: string; enable?: string }[] = [
+    { base: '/sys/fs/cgroup/memory', limit: 'memory.limit_in_bytes' },
+    { base: '/sys/fs/cgroup', limit: 'memory.max', enable: 'cgroup.subtree_control' },
+  ];
+  for (const a of attempts) {
+    try {
+      if (!fs.existsSync(path.join(a.base, a.limit === 'memory.max' ? 'cgroup.controllers' : a.limit))) continue;
+      if (a.limit === 'memory.max' && !fs.readFileSync(path.join(a.base, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('memory')) continue;
+      const parent = path.join(a.base, 'ilf-sandbox');
+      fs.mkdirSync(parent, { recursive: true });
+      if (a.enable) fs.writeFileSync(path.join(parent, a.enable), '+memory');
+      const dir = path.join(parent, tag);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, a.limit), String(bytes));
+      // The worker's own uid moves itself in (a process may move itself into a cgroup it can write).
+      if (owner.uid !== undefined) fs.chownSync(path.join(dir, 'cgroup.procs'), owner.uid, owner.gid ?? owner.uid);
+      return dir;
+    } catch {
+      // not allowed here: try the next kind, or go without
+    }
+  }
+  return undefined;
+}
+
+function removeCgroup(dir: string | undefined): void {
+  if (!dir) return;
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // still has a process for a moment, or already gone: the kernel frees it when empty
+  }
+}
+
 function countProcessesOf(uid: number): number {
   let n = 0;
   for (const entry of fs.readdirSync('/proc')) {
@@ -140,16 +183,23 @@ export class BwrapBackend implements SandboxBackend {
     return { PATH: '/usr/bin', LANG: 'C.UTF-8', HOME: '/work', PYTHONDONTWRITEBYTECODE: '1', ILF_WORK_ROOT: '/work', ILF_SCRATCH: SCRATCH_DIRS };
   }
 
-  startWorker(index: number, runnerSource: string, _limits: SandboxLimits, tag: string): Promise<WorkerHandle> {
+  startWorker(index: number, runnerSource: string, limits: SandboxLimits, tag: string): Promise<WorkerHandle> {
     const ids = workerIds(index);
     const uid = ids.uid ?? process.getuid?.();
-    const child = spawn(this.bwrap, [...this.args(), '/usr/bin/python3', '-I', '-S', '-B', '-u', '-c', runnerSource, tag], {
+    const argv = [this.bwrap, ...this.args(), '/usr/bin/python3', '-I', '-S', '-B', '-u', '-c', runnerSource, tag];
+    const cgroup = memoryCgroup(tag, (limits.memoryMb + RUNNER_MEMORY_MB) * 1024 * 1024, ids);
+    // Joins the cgroup before bwrap starts, so every process of the worker is in it from the first.
+    const [command, ...args] = cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...argv] : argv;
+    const child = spawn(command ?? this.bwrap, args, {
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       env: this.env(),
       ...ids,
     });
     sendSeccomp(child.stdio[3]);
-    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const exited = new Promise<void>((resolve) => child.once('close', () => {
+      removeCgroup(cgroup);
+      resolve();
+    }));
     return Promise.resolve(lineHandle({
       stdin: child.stdin,
       stdout: child.stdout,

@@ -1343,8 +1343,7 @@ class Runner:
                 arrange_fds((devnull, devnull, devnull), (chan_h.fileno(), report, job_r))
                 os.setsid()
                 drop_to(HARNESS_UID)
-                default_signals()
-                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                ignore_signals()  # where the program shares its uid (bubblewrap) it may signal us
                 job = json.loads(read_all(5))
                 os.close(5)
                 set_limits(dict(job["limits"], outputBytes=REPORT_CAP + (1 << 16), processes=None))
