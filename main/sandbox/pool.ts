@@ -47,6 +47,8 @@ class Worker {
   private watchdog: NodeJS.Timeout | undefined;
   private nextId = 1;
   dead = false;
+  /** Jobs it has run: a worker with none is as fresh as a new one. */
+  runs = 0;
   readonly ready: Promise<void>;
 
   constructor(private readonly handle: WorkerHandle, private readonly backend: string) {
@@ -102,6 +104,7 @@ class Worker {
 
   run(request: ExecutionRequest, limits: SandboxLimits, signal: AbortSignal | undefined): Promise<ExecutionResult> {
     if (this.dead) return Promise.resolve(sandboxError(this.backend, 'the sandbox worker is gone', request.tests.length));
+    this.runs += 1;
     return new Promise<ExecutionResult>((resolve) => {
       const id = this.nextId++;
       const onAbort = (): void => this.handle.send('{"cancel": true}');
@@ -256,7 +259,9 @@ export class SandboxPool implements AsyncDisposable {
 
   /** Replaces worker `index` with a fresh one, whatever state the last program left it in. */
   private async fresh(index: number): Promise<void> {
-    await this.workers[index]?.kill();
+    const worker = this.workers[index];
+    if (!worker || worker.runs === 0) return; // restarted after the failure already: untouched since
+    await worker.kill();
     this.workers[index] = undefined;
   }
 
