@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecutionResult } from '../../preload/contract.js';
 import { SandboxPool } from '../../main/sandbox/pool.js';
+import { archTable } from '../../main/sandbox/seccomp.js';
 import { SCRATCH_BYTES, type ExecutionRequest } from '../../main/sandbox/types.js';
 import { backendCases } from '../helpers/sandbox.js';
 
@@ -187,6 +188,44 @@ describe.each(await backendCases())('$name sandbox against programs that attack 
           '    return got',
         ]),
         tests: ['assert reached() == []'],
+      });
+      expect(r, JSON.stringify(r.testResults)).toMatchObject({ status: 'passed' });
+      await nextPasses();
+    });
+
+    it('namespace, mount, keyring, bpf and perf calls → refused by the seccomp filter (EPERM)', async () => {
+      const nr = archTable().numbers;
+      const r = await run({
+        program: py([
+          'import ctypes',
+          'libc = ctypes.CDLL(None, use_errno=True)',
+          'def errnos():',
+          '    calls = {',
+          '        "unshare(CLONE_NEWUSER)": lambda: libc.unshare(0x10000000),',
+          '        "unshare(CLONE_NEWNS)": lambda: libc.unshare(0x20000),',
+          '        "setns": lambda: libc.setns(0, 0),',
+          '        "mount": lambda: libc.mount(b"none", b"/tmp", b"tmpfs", 0, None),',
+          `        "keyctl": lambda: libc.syscall(${nr.keyctl}, 0, 0, 0, 0, 0),`,
+          `        "add_key": lambda: libc.syscall(${nr.add_key}, b"user", b"k", b"v", 1, -3),`,
+          `        "bpf": lambda: libc.syscall(${nr.bpf}, 0, 0, 0),`,
+          `        "perf_event_open": lambda: libc.syscall(${nr.perf_event_open}, 0, 0, -1, -1, 0),`,
+          '    }',
+          '    out = {}',
+          '    for name, call in calls.items():',
+          '        ctypes.set_errno(0)',
+          '        out[name] = ctypes.get_errno() if call() == -1 else 0',
+          '    return out',
+        ]),
+        tests: ['assert set(errnos().values()) == {1}', 'assert "Seccomp:\\t2" in open("/proc/self/status").read()'],
+      });
+      expect(r, JSON.stringify(r.testResults)).toMatchObject({ status: 'passed' });
+      await nextPasses();
+    });
+
+    it.runIf(c.name === 'docker')('the program runs as its own uid, neither the harness\'s nor the runner\'s', async () => {
+      const r = await run({
+        program: 'import os\ndef ids():\n    return os.getuid(), os.getgid()\n',
+        tests: ['import os\nassert ids() == (65534, 65534)\nassert os.getuid() not in (0, 65534)'],
       });
       expect(r, JSON.stringify(r.testResults)).toMatchObject({ status: 'passed' });
       await nextPasses();
