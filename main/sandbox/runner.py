@@ -8,10 +8,11 @@
 # Three kinds of process, so that a program cannot forge its own verdict:
 # - the runner (this process, PID 1): talks to the host, times jobs, kills everything after each.
 # - the zygote: a fresh interpreter exec'd at start (so it never held a job's tests, not even in
-#   freed memory) that forks each program process on request, after switching to the program's
-#   uid (where the backend gives us one) and emptying /work, /tmp and /dev/shm.
-# - per job, a harness forked from the runner: it holds the tests and runs them. The program's
-#   names are proxies there: calling one sends (name, args) over a socketpair to the program
+#   freed memory) that forks each program process on request; the program process switches to
+#   the program's uid (where the backend gives us one) and empties /work, /tmp and /dev/shm first.
+# - the harness, forked from the runner and long-lived (replaced after a job that did not end
+#   cleanly, and every HARNESS_JOBS jobs), so a job costs one fork: it holds the tests and runs
+#   each job's in a fresh namespace. The program's names are proxies there: calling one sends (name, args) over a socketpair to the program
 #   process, which calls the real function and answers with tagged JSON that the harness rebuilds
 #   as builtin values only (None, bool, int, float, complex, str, bytes, list, tuple, dict, set,
 #   frozenset, with size and depth caps). So no program object ever reaches a comparison, and the
@@ -57,6 +58,7 @@ DEPTH_CAP = 100              # nesting of one value
 REPORT_CAP = 4 << 20         # bytes the harness may report per job
 REPORT_MESSAGES = 10_000
 ZYGOTE_TIMEOUT = 15.0
+HARNESS_JOBS = 500           # a long-lived harness is replaced after this many jobs
 WORK_ROOT = os.environ.get("ILF_WORK_ROOT", "/work")
 # Emptied before every program. Only what the backend names (its own tmpfs mounts): a runner
 # started anywhere else must never wipe a real /tmp.
@@ -875,6 +877,32 @@ def harness_main(job, sock, report_fd):
     report.send({"phase": "done"})
 
 
+def harness_loop(control):
+    """The long-lived harness: one job per message (its socket to the program, its report memfd,
+    its job in a memfd), each in a fresh namespace; answers "done" after each."""
+    while True:
+        message, fds, _, _ = socket.recv_fds(control, 64, 3)
+        if not message or len(fds) != 3:
+            os._exit(0)
+        chan, report_fd, job_fd = fds
+        global CHANNEL
+        try:
+            job = json.loads(os.pread(job_fd, os.fstat(job_fd).st_size, 0))
+            os.close(job_fd)
+            memory = int(job["limits"]["memoryMb"]) * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (memory, resource.getrlimit(resource.RLIMIT_AS)[1]))
+            sock = socket.socket(fileno=chan)
+            try:
+                harness_main(job, sock, report_fd)
+            finally:
+                sock.close()
+                os.close(report_fd)
+                CHANNEL = None
+        except BaseException:
+            os._exit(0)  # not a clean end: the runner starts another harness
+        control.send(b"done")
+
+
 # ---------------------------------------------------------------------------------------------
 # The in-process fallback: program and tests in one process (the design before the harness).
 # Used only when a test hands the program something that cannot cross (the result says so).
@@ -1215,14 +1243,15 @@ class Zygote:
 
 
 def kill_others(keep, statuses):
-    """SIGKILL every process in this PID namespace but us and `keep`, and reap them."""
+    """SIGKILL every process in this PID namespace but us and `keep` (pids), and reap them."""
     me = os.getpid()
+    keep = set(keep)
     for _ in range(1000):
         others = []
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 pid = int(entry)
-                if pid != me and pid != keep:
+                if pid != me and pid not in keep:
                     others.append(pid)
         alive = []
         for pid in others:
@@ -1291,15 +1320,17 @@ class Runner:
         self.zygote = zygote
         self.queued = []
         self.next = None
+        self.harness = None
         self.counter = 0
         self.healthy = True
 
-    def wait(self, job, watch_fds, main_pid, other_pid, statuses):
-        """Waits for `main_pid` to exit, the deadline, or a cancel; returns (timed_out, cancelled)."""
+    def wait(self, job, watch_fds, main_pid, other_pid, statuses, done_sock=None):
+        """Waits for the harness to say it is done (`done_sock`) or for `main_pid` to exit, the
+        deadline, or a cancel; returns (timed_out, cancelled)."""
         limits = job["limits"]
         deadline = self.started + limits["timeoutMs"] / 1000.0
         main_fd, other_fd = watch_fds
-        watch = [self.control.fileno(), main_fd] + ([other_fd] if other_fd is not None else [])
+        watch = [self.control.fileno(), main_fd] + ([other_fd] if other_fd is not None else []) + ([done_sock] if done_sock else [])
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -1312,6 +1343,13 @@ class Runner:
                 self.queued.append(line)  # the next job, sent early
             if other_fd is not None and other_fd in readable:
                 watch.remove(other_fd)  # the program process ended; the zygote (its parent) says how
+            if done_sock is not None and done_sock in readable:
+                try:
+                    if done_sock.recv(16) == b"done":
+                        return False, False
+                except OSError:
+                    pass
+                watch.remove(done_sock)  # ended: its pidfd says so next
             if main_fd in readable:
                 _, status = os.waitpid(main_pid, 0)
                 statuses[main_pid] = status
@@ -1334,37 +1372,54 @@ class Runner:
             result.pop("fallback", None)
         return result
 
+    def start_harness(self):
+        """The harness lives across jobs (one fork per worker, not per job): it runs each job's tests
+        in a fresh namespace and is replaced after any job that did not end cleanly (a timeout, a
+        cancel, its death) and every HARNESS_JOBS jobs."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        gc.collect()
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                devnull = os.open(os.devnull, os.O_RDWR)
+                arrange_fds((devnull, devnull, devnull), (theirs.fileno(),))
+                os.setsid()
+                drop_to(HARNESS_UID)
+                ignore_signals()  # where the program shares its uid (bubblewrap) it may signal us
+                harness_loop(socket.socket(fileno=3))
+            except BaseException:
+                pass
+            os._exit(0)
+        theirs.close()
+        self.harness = {"pid": pid, "sock": ours, "fd": os.pidfd_open(pid), "jobs": 0}
+
+    def stop_harness(self):
+        if self.harness is None:
+            return
+        try:
+            os.kill(self.harness["pid"], signal.SIGKILL)
+            os.waitpid(self.harness["pid"], 0)
+        except OSError:
+            pass
+        self.harness["sock"].close()
+        os.close(self.harness["fd"])
+        self.harness = None
+
     def prepare(self):
-        """Starts the next job's program process (from the zygote, so it never held another job's
-        data) and its harness (forked here: trusted; it gets its job on a pipe) now, between jobs,
-        while nothing untrusted runs: the forks overlap the host's round trip."""
+        """Starts the next job's program process now, between jobs, while nothing untrusted runs
+        (from the zygote, so it never held another job's data): the fork overlaps the host's round
+        trip. The harness is started here too when there is none."""
+        if self.harness is None:
+            self.start_harness()
         out = os.memfd_create("stdout", os.MFD_CLOEXEC)
         err = os.memfd_create("stderr", os.MFD_CLOEXEC)
         chan_p, chan_h = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        report = os.memfd_create("report", os.MFD_CLOEXEC)
-        job_r, job_w = os.pipe()
         try:
             self.zygote.request([chan_p.fileno(), out, err])
         finally:
             chan_p.close()
-        harness = os.fork()
-        if harness == 0:
-            try:
-                devnull = os.open(os.devnull, os.O_RDWR)
-                arrange_fds((devnull, devnull, devnull), (chan_h.fileno(), report, job_r))
-                os.setsid()
-                drop_to(HARNESS_UID)
-                ignore_signals()  # where the program shares its uid (bubblewrap) it may signal us
-                job = json.loads(read_all(5))
-                os.close(5)
-                set_limits(dict(job["limits"], outputBytes=REPORT_CAP + (1 << 16), processes=None))
-                harness_main(job, socket.socket(fileno=3), 4)
-            except BaseException:
-                pass
-            os._exit(0)
-        chan_h.close()
-        os.close(job_r)
-        self.next = {"out": out, "err": err, "report": report, "job": job_w, "harness": harness}
+        self.next = {"out": out, "err": err, "chan": chan_h}
 
     def take_prepared(self):
         if self.next is None:
@@ -1375,9 +1430,9 @@ class Runner:
         except BaseException as exc:
             spawned = {"error": str(exc)}
         if "program" not in spawned:
-            os.kill(ready["harness"], signal.SIGKILL)
-            for key in ("out", "err", "report", "job"):
-                os.close(ready[key])
+            os.close(ready["out"])
+            os.close(ready["err"])
+            ready["chan"].close()
             raise RuntimeError("the zygote could not start the program's process: %s" % spawned.get("error"))
         ready["program"] = int(spawned["program"])
         return ready
@@ -1392,15 +1447,21 @@ class Runner:
         program_pid = None
         if mode == "separate-process":
             ready = self.take_prepared()
-            program_pid, main_pid = ready["program"], ready["harness"]
+            if self.harness is None:
+                self.start_harness()
+            program_pid, main_pid = ready["program"], self.harness["pid"]
             self.zygote.exits.pop(program_pid, None)
-            out, err, report_r = ready["out"], ready["err"], ready["report"]
-            job_for_harness = dict(job, workdir=workdir, extraProcesses=4)
+            out, err = ready["out"], ready["err"]
+            report_r = os.memfd_create("report", os.MFD_CLOEXEC)
+            job_fd = os.memfd_create("job", os.MFD_CLOEXEC)
+            write_all(job_fd, json.dumps(dict(job, workdir=workdir, extraProcesses=4)).encode())
             try:
-                write_all(ready["job"], json.dumps(job_for_harness).encode())
+                socket.send_fds(self.harness["sock"], [b"job"], [ready["chan"].fileno(), report_r, job_fd])
             except OSError:
-                pass  # the harness is gone: its exit status tells
-            os.close(ready["job"])
+                pass  # the harness is gone: the wait sees it
+            ready["chan"].close()
+            os.close(job_fd)
+            self.harness["jobs"] += 1
         else:
             out = os.memfd_create("stdout", os.MFD_CLOEXEC)
             err = os.memfd_create("stderr", os.MFD_CLOEXEC)
@@ -1429,10 +1490,12 @@ class Runner:
                     except BaseException:
                         pass
                     os._exit(0)
-        main_fd = os.pidfd_open(main_pid)
+        separate = mode == "separate-process"
+        main_fd = os.dup(self.harness["fd"]) if separate else os.pidfd_open(main_pid)
         program_fd = os.pidfd_open(program_pid) if program_pid is not None else None
         try:
-            timed_out, cancelled = self.wait(job, (main_fd, program_fd), main_pid, program_pid, statuses)
+            timed_out, cancelled = self.wait(job, (main_fd, program_fd), main_pid, program_pid, statuses,
+                                             self.harness["sock"] if separate else None)
             if not timed_out and not cancelled and program_pid is not None \
                     and any(m.get("phase") == "gone" for m in self.read_report(report_r)):
                 # The harness saw the program end: its status (from the zygote) says why.
@@ -1448,7 +1511,10 @@ class Runner:
         duration_ms = (time.monotonic() - self.started) * 1000.0
         program_status = statuses.get(program_pid) if program_pid is not None else None
         harness_status = statuses.get(main_pid)
-        kill_others(self.zygote.pid, statuses)
+        if separate and (timed_out or cancelled or main_pid in statuses or self.harness["jobs"] >= HARNESS_JOBS):
+            self.stop_harness()  # mid-job, dead, or old: a fresh one for the next job
+        keep = [self.zygote.pid] + ([self.harness["pid"]] if self.harness is not None else [])
+        kill_others(keep, statuses)
         messages = self.read_report(report_r)
         os.close(report_r)
         if any(m.get("phase") == "unclean" for m in messages):
@@ -1578,7 +1644,8 @@ def main():
         try:
             result = runner.run(job)
         except BaseException as exc:  # the runner's own failure is the sandbox's fault
-            kill_others(zygote.pid, {})
+            kill_others([zygote.pid], {})
+            runner.stop_harness()
             runner.healthy = runner.healthy and zygote.healthy()
             result = {"status": "sandbox_error", "errorKind": "sandbox_error", "testResults": [],
                       "exceptionType": type(exc).__name__, "exceptionMessage": cap(str(exc), MESSAGE_CAP), "stdout": "",
