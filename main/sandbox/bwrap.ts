@@ -104,12 +104,17 @@ function memoryCgroup(tag: string, bytes: number, owner: { uid?: number; gid?: n
   return undefined;
 }
 
-function removeCgroup(dir: string | undefined): void {
+/** Removes a worker's cgroup once its last process is gone (that can take a moment after bwrap exits). */
+async function removeCgroup(dir: string | undefined): Promise<void> {
   if (!dir) return;
-  try {
-    fs.rmdirSync(dir);
-  } catch {
-    // still has a process for a moment, or already gone: the kernel frees it when empty
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      fs.rmdirSync(dir);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EBUSY') return; // gone already, or not ours to remove
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 }
 
@@ -196,10 +201,7 @@ export class BwrapBackend implements SandboxBackend {
       ...ids,
     });
     sendSeccomp(child.stdio[3]);
-    const exited = new Promise<void>((resolve) => child.once('close', () => {
-      removeCgroup(cgroup);
-      resolve();
-    }));
+    const exited = new Promise<void>((resolve) => child.once('close', () => resolve())).then(() => removeCgroup(cgroup));
     return Promise.resolve(lineHandle({
       stdin: child.stdin,
       stdout: child.stdout,
