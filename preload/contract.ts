@@ -62,8 +62,14 @@ export type ImportReport = z.infer<typeof ImportReport>;
 
 export const ERROR_KINDS = [
   'syntax_error', 'runtime_error', 'assertion_failure', 'timeout', 'memory_limit', 'output_limit', 'sandbox_error',
+  'not_plain_data', 'broke_sandbox',
 ] as const;
-/** Why a program did not pass. `sandbox_error` is the infrastructure's fault, never the program's. */
+/**
+ * Why a program did not pass. `sandbox_error` is the infrastructure's fault, never the program's.
+ * `not_plain_data`: a test compared, truth-tested or hashed a program value that is not plain data
+ * (a class instance, a generator), or one beyond the size caps. `broke_sandbox`: the program made
+ * the sandbox fail twice, on fresh workers, while a canary program ran fine: the program's doing.
+ */
 export const ErrorKind = z.enum(ERROR_KINDS);
 export type ErrorKind = z.infer<typeof ErrorKind>;
 
@@ -84,6 +90,10 @@ export const SANDBOX_BACKENDS = ['bwrap', 'docker'] as const;
 export const SandboxBackendName = z.enum(SANDBOX_BACKENDS);
 export type SandboxBackendName = z.infer<typeof SandboxBackendName>;
 
+export const JUDGE_MODES = ['separate-process', 'in-process'] as const;
+export const JudgeMode = z.enum(JUDGE_MODES);
+export type JudgeMode = z.infer<typeof JudgeMode>;
+
 /** What running one program against its tests gives: from the sandbox, into the store, to the screens. */
 export const ExecutionResult = z.object({
   status: z.enum(['passed', 'failed', 'sandbox_error']),
@@ -98,6 +108,12 @@ export const ExecutionResult = z.object({
   outputTruncated: z.boolean(),
   durationMs: z.number(),
   backend: z.string(),
+  /**
+   * Which mode judged it: `separate-process` (tests in a trusted harness, the program's values
+   * rebuilt as builtins) or `in-process` (the fallback when a test hands the program something
+   * that cannot cross, e.g. a lambda). Absent on results recorded before judge modes existed.
+   */
+  judge: JudgeMode.nullable().optional(),
 });
 export type ExecutionResult = z.infer<typeof ExecutionResult>;
 

@@ -9,7 +9,11 @@ export interface TestRunReport {
   tested: number;
   passed: number;
   failed: number;
-  /** Not the programs' fault; these samples stay untested and a later pass retries them. */
+  /**
+   * Not the programs' fault: the pool already retried each on a fresh worker and found a canary
+   * program failing too (a program that breaks the sandbox is judged `broke_sandbox` instead). These
+   * samples stay untested and a later pass retries them.
+   */
   sandboxErrors: number;
   tasks: number;
   /** Tasks with no passing sample: the ones ILF asks a person about. */

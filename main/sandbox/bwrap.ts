@@ -4,7 +4,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { AppError } from '../errors.js';
 import { lineHandle } from './line-handle.js';
-import type { SandboxBackend, SandboxLimits, WorkerHandle } from './types.js';
+import { seccompBpf } from './seccomp.js';
+import { SCRATCH_BYTES, SCRATCH_DIRS, type SandboxBackend, type SandboxLimits, type WorkerHandle } from './types.js';
 
 const run = promisify(execFile);
 
@@ -53,10 +54,68 @@ async function inspectPython(python: string): Promise<PythonRuntime> {
   return { executable, stdlib, libraries: [...libraries].sort() };
 }
 
+/** bubblewrap reads the compiled seccomp filter from this fd of its own. */
+const SECCOMP_FD = 3;
+
+/** Writes the seccomp program into bubblewrap's fd 3 (a pipe bwrap reads to its end). */
+function sendSeccomp(stream: unknown): void {
+  const pipe = stream as NodeJS.WritableStream & { on(event: 'error', f: () => void): void };
+  pipe.on('error', () => undefined); // bwrap gone already: its exit says why
+  pipe.end(seccompBpf());
+}
+
 /** As root, worker i runs as its own unprivileged host uid; otherwise as ourselves. */
 function workerIds(index: number): { uid?: number; gid?: number } {
   if (process.getuid?.() !== 0) return {};
   return { uid: ROOT_WORKER_UID_BASE + index, gid: ROOT_WORKER_UID_BASE + index };
+}
+
+/** Room for the runner, zygote and harness above the per-program address-space limit (as in Docker). */
+const RUNNER_MEMORY_MB = 256;
+
+/**
+ * A memory cgroup for one worker, where we may make one (root, with cgroup v1's memory controller or
+ * cgroup v2 with memory delegated): the sum over all of a job's processes (and its tmpfs pages) is
+ * then bounded, as in Docker. Elsewhere the bound is the per-process limit × the process cap.
+ */
+function memoryCgroup(tag: string, bytes: number, owner: { uid?: number; gid?: number }): string | undefined {
+  if (process.getuid?.() !== 0 || process.platform !== 'linux') return undefined;
+  const attempts: { base: string; limit: string; enable?: string }[] = [
+    { base: '/sys/fs/cgroup/memory', limit: 'memory.limit_in_bytes' },
+    { base: '/sys/fs/cgroup', limit: 'memory.max', enable: 'cgroup.subtree_control' },
+  ];
+  for (const a of attempts) {
+    try {
+      if (!fs.existsSync(path.join(a.base, a.limit === 'memory.max' ? 'cgroup.controllers' : a.limit))) continue;
+      if (a.limit === 'memory.max' && !fs.readFileSync(path.join(a.base, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('memory')) continue;
+      const parent = path.join(a.base, 'ilf-sandbox');
+      fs.mkdirSync(parent, { recursive: true });
+      if (a.enable) fs.writeFileSync(path.join(parent, a.enable), '+memory');
+      const dir = path.join(parent, tag);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, a.limit), String(bytes));
+      // The worker's own uid moves itself in (a process may move itself into a cgroup it can write).
+      if (owner.uid !== undefined) fs.chownSync(path.join(dir, 'cgroup.procs'), owner.uid, owner.gid ?? owner.uid);
+      return dir;
+    } catch {
+      // not allowed here: try the next kind, or go without
+    }
+  }
+  return undefined;
+}
+
+/** Removes a worker's cgroup once its last process is gone (that can take a moment after bwrap exits). */
+async function removeCgroup(dir: string | undefined): Promise<void> {
+  if (!dir) return;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    try {
+      fs.rmdirSync(dir);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EBUSY') return; // gone already, or not ours to remove
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
 }
 
 function countProcessesOf(uid: number): number {
@@ -90,7 +149,15 @@ export class BwrapBackend implements SandboxBackend {
     const backend = new BwrapBackend(bwrap, await inspectPython(python));
     // Namespaces may be forbidden (a container without user namespaces, a restrictive sysctl): find out now.
     try {
-      await run(bwrap, [...backend.args(), '/usr/bin/python3', '-I', '-S', '-c', 'print(1)'], { timeout: 10_000, env: backend.env(), ...workerIds(0) });
+      await new Promise<void>((resolve, reject) => {
+        const probe = spawn(bwrap, [...backend.args(), '/usr/bin/python3', '-I', '-S', '-c', 'print(1)'],
+          { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: backend.env(), timeout: 10_000, ...workerIds(0) });
+        let stderr = '';
+        probe.stderr?.on('data', (c: Buffer) => { stderr += c.toString(); });
+        sendSeccomp(probe.stdio[3]);
+        probe.once('error', reject);
+        probe.once('close', (code) => (code === 0 ? resolve() : reject(Object.assign(new Error(`bwrap exited with ${code}`), { stderr }))));
+      });
     } catch (e) {
       throw new AppError('SANDBOX_UNAVAILABLE', `bubblewrap cannot create its sandbox here: ${((e as { stderr?: string }).stderr ?? (e as Error).message).trim()}`,
         'allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) or use --backend docker');
@@ -107,25 +174,34 @@ export class BwrapBackend implements SandboxBackend {
       '--ro-bind', this.runtime.stdlib, this.runtime.stdlib,
       ...binds,
       '--proc', '/proc', '--dev', '/dev',
-      '--tmpfs', '/work', '--tmpfs', '/tmp',
-      '--remount-ro', '/', // only /work and /tmp stay writable
+      // Capped, and emptied by the runner before every program (ILF_SCRATCH).
+      '--size', String(SCRATCH_BYTES.work), '--tmpfs', '/work',
+      '--size', String(SCRATCH_BYTES.tmp), '--tmpfs', '/tmp',
+      '--size', String(SCRATCH_BYTES.shm), '--tmpfs', '/dev/shm',
+      '--remount-ro', '/', // only /work, /tmp and /dev/shm stay writable
       '--chdir', '/work',
+      '--seccomp', String(SECCOMP_FD),
     ];
   }
 
   private env(): NodeJS.ProcessEnv {
-    return { PATH: '/usr/bin', LANG: 'C.UTF-8', HOME: '/work', PYTHONDONTWRITEBYTECODE: '1', ILF_WORK_ROOT: '/work' };
+    return { PATH: '/usr/bin', LANG: 'C.UTF-8', HOME: '/work', PYTHONDONTWRITEBYTECODE: '1', ILF_WORK_ROOT: '/work', ILF_SCRATCH: SCRATCH_DIRS };
   }
 
-  startWorker(index: number, runnerSource: string, _limits: SandboxLimits, tag: string): Promise<WorkerHandle> {
+  startWorker(index: number, runnerSource: string, limits: SandboxLimits, tag: string): Promise<WorkerHandle> {
     const ids = workerIds(index);
     const uid = ids.uid ?? process.getuid?.();
-    const child = spawn(this.bwrap, [...this.args(), '/usr/bin/python3', '-I', '-S', '-B', '-u', '-c', runnerSource, tag], {
-      stdio: ['pipe', 'pipe', 'pipe'],
+    const argv = [this.bwrap, ...this.args(), '/usr/bin/python3', '-I', '-S', '-B', '-u', '-c', runnerSource, tag];
+    const cgroup = memoryCgroup(tag, (limits.memoryMb + RUNNER_MEMORY_MB) * 1024 * 1024, ids);
+    // Joins the cgroup before bwrap starts, so every process of the worker is in it from the first.
+    const [command, ...args] = cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...argv] : argv;
+    const child = spawn(command ?? this.bwrap, args, {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
       env: this.env(),
       ...ids,
     });
-    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    sendSeccomp(child.stdio[3]);
+    const exited = new Promise<void>((resolve) => child.once('close', () => resolve())).then(() => removeCgroup(cgroup));
     return Promise.resolve(lineHandle({
       stdin: child.stdin,
       stdout: child.stdout,

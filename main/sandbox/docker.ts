@@ -4,7 +4,8 @@ import { PassThrough, type Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import { AppError } from '../errors.js';
 import { lineHandle } from './line-handle.js';
-import type { SandboxBackend, SandboxLimits, WorkerHandle } from './types.js';
+import { dockerSeccompProfile } from './seccomp.js';
+import { SCRATCH_BYTES, SCRATCH_DIRS, type SandboxBackend, type SandboxLimits, type WorkerHandle } from './types.js';
 import { isProcessAlive } from '../process-alive.js';
 
 export const DEFAULT_SANDBOX_IMAGE = 'ilf-sandbox-python:bookworm';
@@ -14,8 +15,11 @@ export const LABEL_PID = 'org.ilfstudio.pid';
 export const LABEL_HOST = 'org.ilfstudio.host';
 const APP = 'ilf-studio';
 
-/** Room for the runner itself above the per-program address-space limit. */
+/** Room for the runner, zygote and harness above the per-program address-space limit. */
 const RUNNER_MEMORY_MB = 256;
+/** The program and the harness each run as their own uid; the runner (root) drops them per process. */
+const PROGRAM_UID = 65534;
+const HARNESS_UID = 65533;
 
 const IMAGE_HINT = 'build it offline with `sudo bash .ci/setup-docker` (debootstrap + docker import); where a registry is reachable, ' +
   '`docker pull python:3.11-slim` and set ILF_SANDBOX_IMAGE=python:3.11-slim; or load a saved image with `docker load -i FILE.tar`';
@@ -33,8 +37,10 @@ function statusCode(e: unknown): number | undefined {
 
 /**
  * Docker: long-lived worker containers, each running the runner as PID 1 and fed jobs over its
- * attached stdin. No network, read-only root, tmpfs work dir, nobody user, no capabilities,
- * no-new-privileges, pids/memory/CPU limits. Every container is labelled with the app and this
+ * attached stdin. No network, read-only root, capped tmpfs work dirs, no-new-privileges, our seccomp
+ * profile, pids/memory/CPU limits (the memory cgroup bounds the sum over all of a job's processes).
+ * The runner starts as root with only CAP_SETUID/SETGID (to drop each process to its uid: program
+ * 65534, harness 65533) and CAP_KILL (to kill what the program leaves). Every container is labelled with the app and this
  * session; leftovers of earlier sessions are removed when a backend connects.
  */
 export class DockerBackend implements SandboxBackend {
@@ -84,8 +90,9 @@ export class DockerBackend implements SandboxBackend {
       name: `ilf-sandbox-${this.sessionId.slice(0, 8)}-${index}-${Date.now().toString(36)}`,
       // No WorkingDir: Docker 20.10 re-creates it 0755 over the tmpfs, and nobody could write there.
       Cmd: ['/usr/bin/python3', '-I', '-S', '-B', '-u', '-c', runnerSource, tag],
-      User: '65534:65534',
-      Env: ['PATH=/usr/bin:/bin', 'LANG=C.UTF-8', 'HOME=/work', 'PYTHONDONTWRITEBYTECODE=1', 'ILF_WORK_ROOT=/work'],
+      User: '0:0',
+      Env: ['PATH=/usr/bin:/bin', 'LANG=C.UTF-8', 'HOME=/work', 'PYTHONDONTWRITEBYTECODE=1', 'ILF_WORK_ROOT=/work',
+        `ILF_SCRATCH=${SCRATCH_DIRS}`, `ILF_PROGRAM_UID=${PROGRAM_UID}`, `ILF_HARNESS_UID=${HARNESS_UID}`],
       Labels: { [LABEL_APP]: APP, [LABEL_SESSION]: this.sessionId, [LABEL_PID]: String(process.pid), [LABEL_HOST]: os.hostname() },
       AttachStdin: true,
       AttachStdout: true,
@@ -97,10 +104,15 @@ export class DockerBackend implements SandboxBackend {
       HostConfig: {
         NetworkMode: 'none',
         ReadonlyRootfs: true,
-        Tmpfs: { '/work': 'rw,nosuid,nodev,size=128m,mode=1777', '/tmp': 'rw,nosuid,nodev,size=16m,mode=1777' },
+        Tmpfs: {
+          '/work': `rw,nosuid,nodev,size=${SCRATCH_BYTES.work},mode=1777`,
+          '/tmp': `rw,nosuid,nodev,size=${SCRATCH_BYTES.tmp},mode=1777`,
+        },
+        ShmSize: SCRATCH_BYTES.shm,
         CapDrop: ['ALL'],
-        SecurityOpt: ['no-new-privileges'],
-        PidsLimit: limits.processes + 4,
+        CapAdd: ['SETUID', 'SETGID', 'KILL'],
+        SecurityOpt: ['no-new-privileges', `seccomp=${dockerSeccompProfile()}`],
+        PidsLimit: limits.processes + 8, // + runner, zygote, harness and the zygote's short-lived child
         Memory: memory,
         MemorySwap: memory,
         NanoCpus: 1_000_000_000,

@@ -3,6 +3,7 @@ import { AppError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { SandboxPool } from './pool.js';
 import { openBackend, type BackendChoice } from './select.js';
+import type { JudgeMode } from '../../preload/contract.js';
 import type { ExecutionRequest, SandboxBackendName } from './types.js';
 
 /** A task's known-good program with the tests that judge it. */
@@ -29,6 +30,10 @@ export interface GoldReport {
   failed: string[];
   /** Of those, the ones the sandbox itself failed on (not the program's fault). */
   sandboxErrors: string[];
+  /** How many results each judge mode gave (see ExecutionResult.judge). */
+  judged: Record<JudgeMode, number>;
+  /** Task ids whose tests could only be judged in-process (a test hands the program a lambda, …). */
+  inProcess: string[];
   seconds: number;
 }
 
@@ -50,6 +55,8 @@ export async function execGold(store: Store, dataset: string, backend: BackendCh
     const started = performance.now();
     const failed: string[] = [];
     const sandboxErrors: string[] = [];
+    const judged: Record<JudgeMode, number> = { 'separate-process': 0, 'in-process': 0 };
+    const inProcess: string[] = [];
     let done = 0;
     for await (const { index, result } of pool.runMany(gold.map((g) => g.request), { signal: options.signal })) {
       done += 1;
@@ -57,10 +64,17 @@ export async function execGold(store: Store, dataset: string, backend: BackendCh
       const id = gold[index]?.taskId ?? String(index);
       if (result.status !== 'passed') failed.push(id);
       if (result.status === 'sandbox_error') sandboxErrors.push(id);
+      if (result.judge) judged[result.judge] += 1;
+      if (result.judge === 'in-process') inProcess.push(id);
     }
     const order = new Map(gold.map((g, i) => [g.taskId, i]));
-    failed.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
-    return { backend: pool.backend.name, total: gold.length, passed: gold.length - failed.length, failed, sandboxErrors, seconds: (performance.now() - started) / 1000 };
+    const byTask = (a: string, b: string): number => (order.get(a) ?? 0) - (order.get(b) ?? 0);
+    failed.sort(byTask);
+    inProcess.sort(byTask);
+    return {
+      backend: pool.backend.name, total: gold.length, passed: gold.length - failed.length, failed, sandboxErrors, judged, inProcess,
+      seconds: (performance.now() - started) / 1000,
+    };
   } finally {
     await pool.dispose();
   }

@@ -28,6 +28,9 @@ export function sandboxError(backend: string, message: string, tests = 0): Execu
   };
 }
 
+/** The honest program that tells a broken sandbox from a program that breaks it. */
+const CANARY: ExecutionRequest = { program: 'def canary(x):\n    return x + 1\n', tests: ['assert canary(1) == 2'] };
+
 function abortError(): Error {
   return new DOMException('cancelled', 'AbortError');
 }
@@ -44,6 +47,8 @@ class Worker {
   private watchdog: NodeJS.Timeout | undefined;
   private nextId = 1;
   dead = false;
+  /** Jobs it has run: a worker with none is as fresh as a new one. */
+  runs = 0;
   readonly ready: Promise<void>;
 
   constructor(private readonly handle: WorkerHandle, private readonly backend: string) {
@@ -99,6 +104,7 @@ class Worker {
 
   run(request: ExecutionRequest, limits: SandboxLimits, signal: AbortSignal | undefined): Promise<ExecutionResult> {
     if (this.dead) return Promise.resolve(sandboxError(this.backend, 'the sandbox worker is gone', request.tests.length));
+    this.runs += 1;
     return new Promise<ExecutionResult>((resolve) => {
       const id = this.nextId++;
       const onAbort = (): void => this.handle.send('{"cancel": true}');
@@ -237,17 +243,55 @@ export class SandboxPool implements AsyncDisposable {
     }
   }
 
-  private async execute(index: number, job: (typeof this.queue)[number]): Promise<void> {
-    const limits = { ...this.limits, ...job.request.limits };
-    let result: ExecutionResult;
+  /** One attempt on worker `index`; a dead worker is restarted first, and again after. */
+  private async attempt(index: number, request: ExecutionRequest, signal: AbortSignal | undefined): Promise<ExecutionResult> {
+    const limits = { ...this.limits, ...request.limits };
     try {
       let worker = this.workers[index];
       if (!worker || worker.dead) worker = await this.spawn(index);
-      result = await worker.run(job.request, limits, job.signal);
+      const result = await worker.run(request, limits, signal);
       if (worker.dead && !this.disposed) await this.spawn(index).catch(() => undefined);
+      return result;
     } catch (e) {
-      result = sandboxError(this.backend.name, `the sandbox worker could not be restarted: ${(e as Error).message}`, job.request.tests.length);
+      return sandboxError(this.backend.name, `the sandbox worker could not be restarted: ${(e as Error).message}`, request.tests.length);
     }
+  }
+
+  /** Replaces worker `index` with a fresh one, whatever state the last program left it in. */
+  private async fresh(index: number): Promise<void> {
+    const worker = this.workers[index];
+    if (!worker || worker.runs === 0) return; // restarted after the failure already: untouched since
+    await worker.kill();
+    this.workers[index] = undefined;
+  }
+
+  /**
+   * A sandbox error is retried once on a fresh worker. If the program makes it fail again, a
+   * canary (a trivial honest program) runs on another fresh worker: if the canary passes, the
+   * sandbox works and the program broke it on purpose or not — a `broke_sandbox` failure, a
+   * verdict; if the canary fails too, the infrastructure is at fault and it stays a sandbox_error.
+   * Either way one sample costs at most three attempts: nothing waits on it forever.
+   */
+  private async judge(index: number, job: (typeof this.queue)[number]): Promise<ExecutionResult> {
+    const first = await this.attempt(index, job.request, job.signal);
+    if (first.status !== 'sandbox_error' || job.signal?.aborted || this.disposed) return first;
+    await this.fresh(index);
+    const second = await this.attempt(index, job.request, job.signal);
+    if (second.status !== 'sandbox_error' || job.signal?.aborted || this.disposed) return second;
+    await this.fresh(index);
+    const canary = await this.attempt(index, CANARY, undefined);
+    if (canary.status !== 'passed') return second;
+    return {
+      ...second,
+      status: 'failed',
+      errorKind: 'broke_sandbox',
+      exceptionMessage: `the program made the sandbox fail twice, on fresh workers (${first.exceptionMessage ?? 'no message'}; then ` +
+        `${second.exceptionMessage ?? 'no message'}), while a canary program passed right after: judged as the program's failure`,
+    };
+  }
+
+  private async execute(index: number, job: (typeof this.queue)[number]): Promise<void> {
+    const result = await this.judge(index, job);
     if (job.signal?.aborted && result.status === 'sandbox_error') job.reject(abortError());
     else job.resolve(result);
     if (!this.disposed) {

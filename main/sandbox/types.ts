@@ -25,6 +25,11 @@ export const DEFAULT_LIMITS: SandboxLimits = {
   processes: 64,
 };
 
+/** Sizes of the sandbox's writable tmpfs mounts, on both backends. */
+export const SCRATCH_BYTES = { work: 128 << 20, tmp: 16 << 20, shm: 16 << 20 } as const;
+/** The dirs the runner empties before every program (ILF_SCRATCH): only the sandbox's own tmpfs mounts. */
+export const SCRATCH_DIRS = '/work:/tmp:/dev/shm';
+
 /** One program and the tests that judge it. */
 export interface ExecutionRequest {
   program: string;

@@ -80,8 +80,8 @@ export class Runs {
       insertExecution: db.prepare(
         `INSERT INTO executions (sample_id, refinement_id, review_id, status, error_kind, tests_passed, tests_total,
                                  test_results, exception_type, exception_message, traceback, stdout, stderr,
-                                 output_truncated, duration_ms, backend, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                                 output_truncated, duration_ms, backend, created_at, judge)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       setVerdict: db.prepare('UPDATE samples SET passed = ?, verdict_execution_id = ? WHERE id = ?'),
     };
@@ -205,12 +205,13 @@ export class Runs {
       .prepare<[number], {
         status: ExecutionRecord['status']; error_kind: ExecutionRecord['errorKind']; test_results: string; exception_type: string | null;
         exception_message: string | null; traceback: string | null; stdout: string; stderr: string; output_truncated: number; duration_ms: number; backend: string;
+        judge: ExecutionRecord['judge'];
       }>('SELECT * FROM executions WHERE id = ?')
       .get(id);
     return r && {
       status: r.status, errorKind: r.error_kind, testResults: JSON.parse(r.test_results) as ExecutionRecord['testResults'],
       exceptionType: r.exception_type, exceptionMessage: r.exception_message, traceback: r.traceback, stdout: r.stdout, stderr: r.stderr,
-      outputTruncated: r.output_truncated === 1, durationMs: r.duration_ms, backend: r.backend,
+      outputTruncated: r.output_truncated === 1, durationMs: r.duration_ms, backend: r.backend, judge: r.judge,
     };
   }
 
@@ -219,7 +220,7 @@ export class Runs {
     return Number(
       this.stmts.insertExecution.run(subject.sampleId ?? null, subject.refinementId ?? null, subject.reviewId ?? null, e.status, e.errorKind,
         passedCount, e.testResults.length, JSON.stringify(e.testResults), e.exceptionType ?? null, e.exceptionMessage ?? null,
-        e.traceback ?? null, e.stdout, e.stderr, e.outputTruncated ? 1 : 0, e.durationMs, e.backend, nowIso()).lastInsertRowid,
+        e.traceback ?? null, e.stdout, e.stderr, e.outputTruncated ? 1 : 0, e.durationMs, e.backend, nowIso(), e.judge ?? null).lastInsertRowid,
     );
   }
 

@@ -17,9 +17,11 @@ export async function execGoldCommand(ctx: CommandContext): Promise<number> {
   });
   ctx.progress.done();
   if (json(ctx)) {
-    ctx.io.stdout(`${JSON.stringify({ backend: report.backend, total: report.total, passed: report.passed, failed: report.failed, seconds: Number(report.seconds.toFixed(3)) })}\n`);
+    ctx.io.stdout(`${JSON.stringify({ backend: report.backend, total: report.total, passed: report.passed, failed: report.failed, judged: report.judged, inProcess: report.inProcess, seconds: Number(report.seconds.toFixed(3)) })}\n`);
   } else {
     ctx.io.stdout(`${report.backend}: ${report.passed}/${report.total} gold programs passed in ${report.seconds.toFixed(2)} s` +
+      ` (judged: ${report.judged['separate-process']} separate-process, ${report.judged['in-process']} in-process` +
+      `${report.inProcess.length ? `: ${report.inProcess.join(', ')}` : ''})` +
       `${report.failed.length ? `\nfailed: ${report.failed.join(', ')}` : ''}` +
       `${report.sandboxErrors.length ? `\nsandbox errors (not the programs' fault): ${report.sandboxErrors.join(', ')}` : ''}\n`);
   }
