@@ -14,6 +14,7 @@ import { SandboxPool } from '../../main/sandbox/pool.js';
 import { Store } from '../../main/store/store.js';
 import { TrainingJobs } from '../../main/training/jobs.js';
 import { repoRoot, sharedData } from '../helpers/fs.js';
+import { expectComparisonFromCounts } from '../helpers/evaluation.js';
 import { trainerPids } from '../helpers/processes.js';
 import { anyBackend } from '../helpers/sandbox.js';
 
@@ -107,6 +108,11 @@ describe.skipIf(!sandbox.available)(onSandbox('the ILF loop'), () => {
       expect(pass1?.before).toBe(0);
       expect(pass1?.tasks.find((t) => t.taskKey === '847')?.after).toBe(1);
       expect(pass1?.after).toBeGreaterThan(pass1?.before ?? 1);
+      // The reported difference and its interval agree with the stored per-task counts (task 847 went 0 → 1).
+      const diffs = expectComparisonFromCounts(store.db, result.pipeline.evalBeforeId ?? 0, result.pipeline.evalAfterId ?? 0, pass1 ?? { k: 1, difference: { mean: NaN, low: NaN, high: NaN } });
+      expect(diffs).toHaveLength(3);
+      expect(diffs).toContain(1);
+      expect(pass1?.difference.low).toBeLessThan(pass1?.difference.high ?? 0);
       const after = store.evaluations.get(result.pipeline.evalAfterId ?? 0);
       expect(after).toMatchObject({ adapterId: result.pipeline.resultAdapterId, n: 2, temperature: 0, seed: 1, split: 'train' });
 
