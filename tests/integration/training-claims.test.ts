@@ -7,7 +7,7 @@ import { completionPrompt } from '../../main/datasets/prompt.js';
 import { addLocalModel } from '../../main/models/registry.js';
 import { LlamaRuntime } from '../../main/models/runtime.js';
 import { Store } from '../../main/store/store.js';
-import { TrainingJobs } from '../../main/training/jobs.js';
+import { DEFAULT_STOP_TIMEOUT_MS, TrainingJobs } from '../../main/training/jobs.js';
 import type { TrainerEvent } from '../../main/training/trainer-process.js';
 import { trainerPids } from '../helpers/processes.js';
 
@@ -63,7 +63,8 @@ describe('training runs', () => {
     expect(step?.phase === 'train' && (step.slots_per_s ?? 0) > step.tokens_per_s).toBe(true);
   }, 60_000);
 
-  it('a stop the trainer does not honour within the grace period ends in a kill', async () => {
+  it('a stop the trainer does not honour within the grace period (a minute by default) ends in a kill', async () => {
+    expect(DEFAULT_STOP_TIMEOUT_MS).toBe(60_000); // the README's "a stop that takes over a minute is a kill"
     const events: TrainerEvent[] = [];
     const graceMs = 1500;
     const jobs = new TrainingJobs({ store, dataDir: dir, runtime: () => runtime, onEvent: (_id, e) => events.push(e), stopTimeoutMs: graceMs });
