@@ -78,6 +78,14 @@ function decodedOrRaw(segment: string): string {
 const dotsOnly = (part: string): boolean => /^\.+$/.test(part);
 
 /**
+ * Where hf: references resolve: huggingface.co, or HF_ENDPOINT as in Hugging Face's own tools (a
+ * mirror; the tests point it at a local server). HF_TOKEN is sent to this host only.
+ */
+export function hfEndpoint(): URL {
+  return new URL(process.env.HF_ENDPOINT || 'https://huggingface.co');
+}
+
+/**
  * Turns what a person types into a URL: `hf:owner/repo/file.gguf`, `hf:owner/repo:file.gguf`,
  * `hf:owner/repo@revision/file.gguf`, or an http(s) URL as it is. `fileName` is a display name;
  * downloadDestination makes it safe.
@@ -95,7 +103,7 @@ export function resolveModelReference(ref: string): { url: string; fileName: str
     if (owner && repo && file && ![owner, repo, ...parts, ...(revision?.split('/') ?? [])].some(dotsOnly) && !parts.includes('')) {
       const encodedFile = parts.map(encodeURIComponent).join('/');
       return {
-        url: `https://huggingface.co/${owner}/${repo}/resolve/${encodeURIComponent(revision ?? 'main')}/${encodedFile}`,
+        url: `${hfEndpoint().href.replace(/\/$/, '')}/${owner}/${repo}/resolve/${encodeURIComponent(revision ?? 'main')}/${encodedFile}`,
         fileName: path.posix.basename(file),
       };
     }
@@ -131,7 +139,7 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
 
   const headers: Record<string, string> = { 'user-agent': 'ilf-studio' };
   if (have > 0) headers.range = `bytes=${have}-`;
-  if (options.token && new URL(url).hostname === 'huggingface.co') headers.authorization = `Bearer ${options.token}`;
+  if (options.token && new URL(url).host === hfEndpoint().host) headers.authorization = `Bearer ${options.token}`;
   let response: Response;
   try {
     response = await doFetch(url, { headers, signal: options.signal ?? null, redirect: 'follow' });

@@ -14,6 +14,9 @@ import { tokenizeExample, trainingSetExamples } from './examples.js';
 import { trainerBinary } from './trainer-binary.js';
 import { TRAINER_EXIT, TrainerEvent, TrainerProcess } from './trainer-process.js';
 
+/** A graceful stop (end the batch, checkpoint, write the adapter) that takes longer than this is a kill. */
+export const DEFAULT_STOP_TIMEOUT_MS = 60_000;
+
 export interface TrainingJobsOptions {
   store: Store;
   dataDir: string;
@@ -25,7 +28,7 @@ export interface TrainingJobsOptions {
   onEvent?: (runId: number, e: TrainerEvent) => void;
   /** Frees the inference model before training takes the memory (GPU or RAM). */
   releaseInference?: () => Promise<void>;
-  /** How long a graceful stop may take before the trainer is killed (default 60 s). */
+  /** How long a graceful stop may take before the trainer is killed (default DEFAULT_STOP_TIMEOUT_MS). */
   stopTimeoutMs?: number;
   progressIntervalMs?: number;
   /** The trainer binary; default: see trainerBinary(). */
@@ -150,7 +153,7 @@ export class TrainingJobs implements AsyncDisposable {
       return this.info(run);
     }
     active.stopRequested = true;
-    active.trainer.stop(this.options.stopTimeoutMs ?? 60_000);
+    active.trainer.stop(this.options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
     return this.info(this.mustGet(runId));
   }
 

@@ -11,7 +11,11 @@ export const TrainerEvent = z.discriminatedUnion('phase', [
   }),
   z.object({
     phase: z.literal('train'), step: z.number(), total_steps: z.number(), epoch: z.number(), loss: z.number(), accuracy: z.number(),
-    tokens_per_s: z.number(), eta_s: z.number(),
+    // tokens_per_s counts the examples' own tokens; slots_per_s also the padding of each context
+    // (optional: metrics files written by an older trainer lack it).
+    tokens_per_s: z.number(), slots_per_s: z.number().optional(), eta_s: z.number(),
+    // This invocation's totals so far (for benchmarks).
+    tokens: z.number().optional(), slots: z.number().optional(), elapsed_s: z.number().optional(),
   }),
   z.object({ phase: z.literal('validation'), step: z.number(), epoch: z.number(), loss: z.number() }),
   z.object({ phase: z.literal('checkpoint'), step: z.number(), path: z.string() }),

@@ -4,7 +4,7 @@
 //
 // Output lines (one JSON object each, flushed):
 //   {"phase":"start", ...sizes}            once, before the first step
-//   {"phase":"train", step, epoch, loss, tokens_per_s, eta_s}
+//   {"phase":"train", step, epoch, loss, tokens_per_s (useful), slots_per_s (padding too), eta_s}
 //   {"phase":"validation", step, epoch, loss}
 //   {"phase":"checkpoint", step, path}
 //   {"phase":"done"|"stopped", step, adapter}
@@ -279,6 +279,19 @@ void fill(ggml_opt_dataset_t ds, const std::vector<Example> & examples, const st
   }
 }
 
+/** The real (non-padding) tokens in each datapoint that `fill` makes of `order`: throughput counts these, not the slots. */
+std::vector<int64_t> datapoint_tokens(const std::vector<Example> & examples, const std::vector<size_t> & order, int ctx_slot, int batch) {
+  const int64_t count = datapoints_for(order.size(), batch);
+  std::vector<int64_t> tokens((size_t) count, 0);
+  for (int64_t d = 0; d < count; ++d) {
+    for (int s = 0; s < batch; ++s) {
+      const Example & ex = examples[order[(d * batch + s) % order.size()]];
+      tokens[(size_t) d] += std::min<int64_t>((int64_t) ex.tokens.size(), ctx_slot);
+    }
+  }
+  return tokens;
+}
+
 // ---- run state shared with the epoch callback (the fork's callback takes no user data) ---------
 
 std::atomic<bool> g_stop{false};
@@ -294,7 +307,9 @@ struct Run {
   int64_t total_steps = 0;
   int64_t step = 0;            // optimizer steps completed, over all epochs
   int epoch = 0;
-  int64_t tokens_per_step = 0;
+  int64_t tokens_per_step = 0;   // context slots per optimizer step, padding included
+  std::vector<int64_t> dp_tokens; // real (non-padding) tokens of each datapoint of this epoch's order
+  int64_t real_tokens_done = 0;   // real tokens processed by this invocation
   double loss_sum_prev = 0;
   int64_t loss_n_prev = 0;
   std::chrono::steady_clock::time_point t_start;
@@ -426,6 +441,8 @@ void on_train_batch(bool train, ggml_opt_context_t, ggml_opt_dataset_t, ggml_opt
   double accuracy = 0, accuracy_unc = 0;
   ggml_opt_result_accuracy(result, &accuracy, &accuracy_unc);  // over this epoch so far, target tokens only
   r.step += 1;
+  const size_t dp = (size_t) ((r.step - 1) % r.steps_per_epoch);
+  if (dp < r.dp_tokens.size()) r.real_tokens_done += r.dp_tokens[dp];
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - r.t_start).count();
   const int64_t done_here = r.step - r.steps_at_start;
   const double per_step = elapsed / (double) std::max<int64_t>(done_here, 1);
@@ -435,7 +452,13 @@ void on_train_batch(bool train, ggml_opt_context_t, ggml_opt_dataset_t, ggml_opt
         {"epoch", (double) r.step / (double) r.steps_per_epoch},
         {"loss", loss},
         {"accuracy", std::isfinite(accuracy) ? accuracy : 0.0},
-        {"tokens_per_s", elapsed > 0 ? (double) (done_here * r.tokens_per_step) / elapsed : 0.0},
+        // Useful tokens (the examples' own) per second; slots_per_s also counts the padding that fills each context.
+        {"tokens_per_s", elapsed > 0 ? (double) r.real_tokens_done / elapsed : 0.0},
+        {"slots_per_s", elapsed > 0 ? (double) (done_here * r.tokens_per_step) / elapsed : 0.0},
+        // Totals of this invocation, so a benchmark can time any span of steps (e.g. leave out the first).
+        {"tokens", r.real_tokens_done},
+        {"slots", done_here * r.tokens_per_step},
+        {"elapsed_s", elapsed},
         {"eta_s", per_step * (double) (r.total_steps - r.step)}});
   // Exceptions must not unwind through the fork's frames (another C++ runtime): keep the message, stop, rethrow later.
   try {
@@ -691,6 +714,7 @@ int train(const Args & args) {
     std::mt19937 epoch_rng(cfg.seed + 7919u * (uint32_t) (epoch + 1));
     std::shuffle(order.begin(), order.end(), epoch_rng);
     fill(ds, examples, order, 0, cfg.context_size, B, pad);
+    r.dp_tokens = datapoint_tokens(examples, order, cfg.context_size, B);
     const int64_t skip = epoch == resume_step / n_train_dp ? resume_step % n_train_dp : 0;
     r.loss_sum_prev = 0;
     r.loss_n_prev = 0;

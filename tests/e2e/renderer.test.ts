@@ -328,8 +328,11 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
       await page.getByRole('button', { name: '7 · Evaluate' }).click();
       await expect.poll(() => page.getByTestId('pass-at-k').locator('tbody tr').count()).toBe(2);
       const rows = await page.getByTestId('pass-at-k').locator('tbody tr').allTextContents();
-      expect(rows[0]).toMatch(/^pass@123\.3%46\.7%\+23\.3 points \(/);
-      expect(rows[1]).toMatch(/^pass@1066\.7%100\.0%\+33\.3 points \(/);
+      // The whole row, interval included. pass@1 per task (after − before): 0.3, 0, 0.4; a bootstrap mean of
+      // three draws is 0 with chance 1/27 and 0.4 with chance 1/27, both above the 2.5% tails: 95% CI 0 … 40 points.
+      // pass@10: 1, 0, 0 → 0 with chance 8/27, 1 with chance 1/27: 0 … 100 points.
+      expect(rows[0]).toBe('pass@123.3%46.7%+23.3 points (+0.0 … +40.0)');
+      expect(rows[1]).toBe('pass@1066.7%100.0%+33.3 points (+0.0 … +100.0)');
       expect(await page.getByTestId('per-task').locator('tbody tr td:first-child').allTextContents()).toEqual(['13', '11', '12']); // most improved first
       expect(await page.locator('svg[aria-label="pass@k before and after"] rect').count()).toBe(4);
       await page.screenshot({ path: path.join(artifacts, 'evaluate.png') });

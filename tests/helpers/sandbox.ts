@@ -37,3 +37,14 @@ export async function backendCases(): Promise<BackendCase[]> {
 export async function availableBackends(): Promise<{ name: SandboxBackendName; open: () => Promise<SandboxBackend> }[]> {
   return (await backendCases()).filter((c) => c.available);
 }
+
+/**
+ * One sandbox for suites that need programs run but test no backend in particular: bubblewrap where
+ * it runs, else Docker. With neither, available=false and the reason, for `describe.skipIf`.
+ */
+export async function anyBackend(): Promise<BackendCase> {
+  const cases = await backendCases();
+  const usable = cases.find((c) => c.available);
+  if (usable) return usable;
+  return { name: 'bwrap', available: false, reason: cases.map((c) => `${c.name}: ${c.reason ?? ''}`).join('; '), open: () => openBackend('auto') };
+}

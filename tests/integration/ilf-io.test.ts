@@ -15,13 +15,15 @@ import { testSamplingRun } from '../../main/pipeline/test-samples.js';
 import { SandboxPool } from '../../main/sandbox/pool.js';
 import { dispatch } from '../../main/services/dispatch.js';
 import { createHandlers } from '../../main/services/handlers.js';
-import { openBackend } from '../../main/sandbox/select.js';
 import { Store } from '../../main/store/store.js';
 import { buildTrainingSet, trainingRows } from '../../main/training/dataset.js';
 import { expectAppError } from '../helpers/errors.js';
 import { sharedData } from '../helpers/fs.js';
+import { anyBackend } from '../helpers/sandbox.js';
 
-/** Feedback sources, feedback imports and the exports, on three MBPP tasks, a tiny model and the bubblewrap sandbox. */
+/** Feedback sources, feedback imports and the exports, on three MBPP tasks, a tiny model and a sandbox (bubblewrap, else Docker). */
+const sandbox = await anyBackend();
+const onSandbox = (name: string): string => (sandbox.available ? `${name} (${sandbox.name} sandbox)` : `${name} (no sandbox here: ${sandbox.reason ?? ''})`);
 const TASKS = [502, 536, 847];
 let dir: string;
 let store: Store;
@@ -39,13 +41,14 @@ const jsonl = (name: string, rows: readonly unknown[]): string => {
 const readLines = (file: string): Record<string, unknown>[] => fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 
 beforeAll(async () => {
+  if (!sandbox.available) return; // every suite below is skipped, visibly
   dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'ilf-io-'));
   const rows = fs.readFileSync(sharedData('mbpp.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { task_id: number; code: string })
     .filter((r) => TASKS.includes(r.task_id));
   for (const r of rows) gold.set(String(r.task_id), r.code.replace(/\r\n/g, '\n'));
   store = Store.open(path.join(dir, 'ilf.sqlite'));
   runtime = new LlamaRuntime({ threads: 1 });
-  pool = await SandboxPool.create(await openBackend('bwrap'), { size: 1 });
+  pool = await SandboxPool.create(await sandbox.open(), { size: 1 });
   await importTasks(store, jsonl('mbpp-few.jsonl', rows), { format: 'mbpp', name: 'mbpp-few' });
   const model = path.join(dir, 'tiny.gguf');
   await writeTinyModel(model, specForParams('500K', { seed: 1 }));
@@ -55,13 +58,14 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  if (!sandbox.available) return;
   await pool.dispose();
   await runtime.dispose();
   store.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe('automatic feedback sources', () => {
+describe.skipIf(!sandbox.available)(onSandbox('automatic feedback sources'), () => {
   it('execution feedback names the failing test; the shuffled control hands each sample another task\'s; both are idempotent', async () => {
     const candidates = feedbackCandidates(store, runId);
     expect(candidates).toHaveLength(3);
@@ -96,7 +100,7 @@ describe('automatic feedback sources', () => {
   }, 60_000);
 });
 
-describe('feedback imports', () => {
+describe.skipIf(!sandbox.available)(onSandbox('feedback imports'), () => {
   it('detects common field names, checks every row in the sandbox, reports what it refused, and refuses a second import', async () => {
     const wrong = 'def lcopy(xs):\n  return None\n';
     const file = jsonl('annotations.jsonl', [
@@ -136,7 +140,7 @@ describe('feedback imports', () => {
   });
 });
 
-describe('exports', () => {
+describe.skipIf(!sandbox.available)(onSandbox('exports'), () => {
   it('samples as EvalPlus {task_id, completion}, feedback with refinements and reviews, evaluation reports as JSON and CSV', async () => {
     const samples = path.join(dir, 'samples.jsonl');
     expect(await exportSamples(store, runId, samples)).toBe(6);
@@ -161,7 +165,7 @@ describe('exports', () => {
   }, 60_000);
 });
 
-describe('the loop through the contract (what the app and server mode call)', () => {
+describe.skipIf(!sandbox.available)(onSandbox('the loop through the contract (what the app and server mode call)'), () => {
   it('starts a round in the background, waits for a person, takes their feedback and reviewed edit, resumes to an adapter and a comparison', async () => {
     const events: { step: string; text: string }[] = [];
     const handlers = createHandlers({ store, dataDir: dir, version: 'test', runtime: () => runtime, sandbox: () => Promise.resolve(pool),

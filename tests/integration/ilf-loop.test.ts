@@ -11,15 +11,19 @@ import { addHumanFeedback, feedbackCandidates } from '../../main/pipeline/feedba
 import { createLoop, parseLoopConfig, runLoop } from '../../main/pipeline/loop.js';
 import { reviewRefinement } from '../../main/pipeline/review.js';
 import { SandboxPool } from '../../main/sandbox/pool.js';
-import { openBackend } from '../../main/sandbox/select.js';
 import { Store } from '../../main/store/store.js';
 import { TrainingJobs } from '../../main/training/jobs.js';
 import { repoRoot, sharedData } from '../helpers/fs.js';
+import { expectComparisonFromCounts } from '../helpers/evaluation.js';
+import { trainerPids } from '../helpers/processes.js';
+import { anyBackend } from '../helpers/sandbox.js';
 
 /**
- * The ILF loop end to end on CPU: a generated 0.5M-parameter model, the bubblewrap sandbox, real
- * SQLite and three short MBPP train-split tasks (written from ../shared/data at test time).
+ * The ILF loop end to end on CPU: a generated 0.5M-parameter model, a sandbox (bubblewrap, else
+ * Docker), real SQLite and three short MBPP train-split tasks (written from ../shared/data at test time).
  */
+const sandbox = await anyBackend();
+const onSandbox = (name: string): string => (sandbox.available ? `${name} (${sandbox.name} sandbox)` : `${name} (no sandbox here: ${sandbox.reason ?? ''})`);
 const TASKS = [536, 847, 502];
 const GOLD_847 = 'def lcopy(xs):\n  return xs[:]\n';
 let dir: string;
@@ -40,11 +44,11 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const TRAINING = { epochs: 300, learningRate: 3e-4, contextSize: 256, validationFraction: 0, threads: 1, checkpointEvery: 10,
   targetModules: ['attn_q', 'attn_k', 'attn_v', 'attn_o', 'ffn_gate', 'ffn_up', 'ffn_down', 'output'] };
 
-describe('the ILF loop', () => {
+describe.skipIf(!sandbox.available)(onSandbox('the ILF loop'), () => {
   it('sample → failures → a person\'s feedback → refinements → an edited refinement accepted → train → pass@1 rises; lineage resolves', async () => {
     const store = Store.open(path.join(dir, 'loop.sqlite'));
     const runtime = new LlamaRuntime({ threads: 1 });
-    const pool = await SandboxPool.create(await openBackend('bwrap'), { size: 1 });
+    const pool = await SandboxPool.create(await sandbox.open(), { size: 1 });
     await using training = new TrainingJobs({ store, dataDir: dir, runtime: () => runtime });
     try {
       await importTasks(store, dataFile, { format: 'mbpp', name: 'mbpp-few' });
@@ -104,6 +108,11 @@ describe('the ILF loop', () => {
       expect(pass1?.before).toBe(0);
       expect(pass1?.tasks.find((t) => t.taskKey === '847')?.after).toBe(1);
       expect(pass1?.after).toBeGreaterThan(pass1?.before ?? 1);
+      // The reported difference and its interval agree with the stored per-task counts (task 847 went 0 → 1).
+      const diffs = expectComparisonFromCounts(store.db, result.pipeline.evalBeforeId ?? 0, result.pipeline.evalAfterId ?? 0, pass1 ?? { k: 1, difference: { mean: NaN, low: NaN, high: NaN } });
+      expect(diffs).toHaveLength(3);
+      expect(diffs).toContain(1);
+      expect(pass1?.difference.low).toBeLessThan(pass1?.difference.high ?? 0);
       const after = store.evaluations.get(result.pipeline.evalAfterId ?? 0);
       expect(after).toMatchObject({ adapterId: result.pipeline.resultAdapterId, n: 2, temperature: 0, seed: 1, split: 'train' });
 
@@ -136,12 +145,14 @@ describe('the ILF loop', () => {
   }, 180_000);
 });
 
-describe('ilf run survives being killed', () => {
+describe.skipIf(!sandbox.available)(onSandbox('ilf run survives being killed'), () => {
   const bin = path.join(repoRoot, 'dist', 'main', 'cli', 'bin.js');
   const env = { ...process.env, UV_THREADPOOL_SIZE: '1', ILF_AUTHOR: 'grace' };
-  const start = (dataDir: string, args: string[]): ChildProcess => spawn(process.execPath, [bin, '--data-dir', dataDir, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The same sandbox as the suite above, whichever this machine has.
+  const backendArgs = ['--backend', sandbox.name];
+  const start = (dataDir: string, args: string[]): ChildProcess => spawn(process.execPath, [bin, '--data-dir', dataDir, ...backendArgs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const ilf = (dataDir: string, args: string[]): { status: number | null; stdout: string; stderr: string } =>
-    spawnSync(process.execPath, [bin, '--data-dir', dataDir, ...args], { env, encoding: 'utf8' });
+    spawnSync(process.execPath, [bin, '--data-dir', dataDir, ...backendArgs, ...args], { env, encoding: 'utf8' });
   const until = async (child: ChildProcess, ready: () => boolean): Promise<void> => {
     await new Promise<void>((resolve, reject) => {
       const poll = setInterval(() => {
@@ -185,14 +196,15 @@ describe('ilf run survives being killed', () => {
       expect(ilf(dataDir, ['review', '--refinement', String(refinement?.id), '--accept', '--edit', edit])).toMatchObject({ status: 0, stdout: expect.stringMatching(/accepted \(edit re-tested: passes\)/) });
 
       // Killed in the middle of training, after a checkpoint.
+      // This run's trainer, found by its exact data file, so another test file's trainer never counts.
+      const trainingData = path.join(dataDir, 'training', 'run-1', 'data.jsonl');
       const third = start(dataDir, ['run', '--resume', '1']);
       await until(third, () => {
         const latest = path.join(dataDir, 'training', 'run-1', 'checkpoints', 'latest.json');
-        return fs.existsSync(latest) && (JSON.parse(fs.readFileSync(latest, 'utf8')) as { step: number }).step >= 30;
+        return fs.existsSync(latest) && (JSON.parse(fs.readFileSync(latest, 'utf8')) as { step: number }).step >= 30 && trainerPids(trainingData).length === 1;
       });
       // The trainer notices its parent is gone, checkpoints and exits.
-      await expect.poll(() => fs.readdirSync('/proc').some((p) => { try { return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('run-1/data.jsonl'); } catch { return false; } }),
-        { timeout: 20_000, interval: 50 }).toBe(false);
+      await expect.poll(() => trainerPids(trainingData), { timeout: 20_000, interval: 50 }).toEqual([]);
       // SQLite may lag the checkpoint by the lines the killed CLI had not written yet; the resume fills them in.
       expect(count(`SELECT COUNT(*) AS n FROM training_metrics WHERE phase = 'train'`)).toBeGreaterThan(0);
 

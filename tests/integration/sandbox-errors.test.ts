@@ -6,7 +6,7 @@ import { AppError } from '../../main/errors.js';
 import { BwrapBackend } from '../../main/sandbox/bwrap.js';
 import { DEFAULT_SANDBOX_IMAGE, DockerBackend, LABEL_APP, LABEL_HOST, LABEL_PID, LABEL_SESSION } from '../../main/sandbox/docker.js';
 import { openBackend } from '../../main/sandbox/select.js';
-import { availableBackends } from '../helpers/sandbox.js';
+import { backendCases } from '../helpers/sandbox.js';
 
 async function failure(p: Promise<unknown>): Promise<AppError> {
   const e: unknown = await p.then(() => undefined, (x: unknown) => x);
@@ -52,9 +52,9 @@ describe('when a sandbox cannot run, the error says what to do (and nothing runs
   });
 });
 
-const docker = (await availableBackends()).some((b) => b.name === 'docker');
+const docker = (await backendCases()).find((c) => c.name === 'docker');
 
-describe.runIf(docker)('Docker housekeeping', () => {
+describe.skipIf(!docker?.available)(`Docker housekeeping${docker?.available ? '' : ` (not here: ${docker?.reason ?? ''})`}`, () => {
   it('a missing image gets the offline and online ways to get one', async () => {
     const e = await failure(DockerBackend.connect({ image: 'ilf-no-such-image:never' }));
     expect(e.message).toMatch(/the sandbox image ilf-no-such-image:never is not in Docker/);

@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecutionResult } from '../../preload/contract.js';
 import { SandboxPool } from '../../main/sandbox/pool.js';
 import type { ExecutionRequest } from '../../main/sandbox/types.js';
-import { availableBackends } from '../helpers/sandbox.js';
+import { backendCases } from '../helpers/sandbox.js';
 
-const backends = await availableBackends();
+const backends = await backendCases();
 
 /** Every process on the host whose command line contains `marker` (the host sees into every sandbox). */
 function processesWith(marker: string): number[] {
@@ -27,9 +27,8 @@ function processesWith(marker: string): number[] {
 
 const ok: ExecutionRequest = { program: 'def add(a, b):\n    return a + b\n', tests: ['assert add(1, 2) == 3', 'assert add(-1, 1) == 0'] };
 
-if (backends.length === 0) it.skip('no sandbox backend on this machine', () => undefined);
-
-describe.each(backends)('$name sandbox', ({ name, open }) => {
+describe.each(backends)('$name sandbox', ({ name, available, reason, open }) => {
+  describe.skipIf(!available)(available ? 'on this machine' : `not here: ${reason ?? ''}`, () => {
   let pool: SandboxPool; // one worker: every program below runs on the same one, one after another
   const run = (r: ExecutionRequest): Promise<ExecutionResult> => pool.run(r);
 
@@ -288,4 +287,5 @@ describe.each(backends)('$name sandbox', ({ name, open }) => {
       await expectWorkerHealthy();
     });
   });
+});
 });

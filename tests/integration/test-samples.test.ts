@@ -6,15 +6,13 @@ import { SandboxPool } from '../../main/sandbox/pool.js';
 import { Store } from '../../main/store/store.js';
 import { sharedData, tempDir } from '../helpers/fs.js';
 import { sample, seedRun, taskRowId } from '../helpers/lineage.js';
-import { availableBackends } from '../helpers/sandbox.js';
+import { backendCases } from '../helpers/sandbox.js';
 
-const backends = await availableBackends();
-const first = backends[0];
-
-describe.runIf(first !== undefined)('testing a sampling run in the sandbox', () => {
+describe.each(await backendCases())('testing a sampling run in the $name sandbox', ({ available, reason, open }) => {
+  describe.skipIf(!available)(available ? 'on this machine' : `not here: ${reason ?? ''}`, () => {
   let pool: SandboxPool;
   beforeAll(async () => {
-    if (first) pool = await SandboxPool.create(await first.open(), { size: 2, limits: { timeoutMs: 1500 } });
+    pool = await SandboxPool.create(await open(), { size: 2, limits: { timeoutMs: 1500 } });
   }, 60_000);
   afterAll(async () => {
     await pool?.dispose();
@@ -38,4 +36,5 @@ describe.runIf(first !== undefined)('testing a sampling run in the sandbox', () 
     expect(await testSamplingRun(store, pool, runId)).toMatchObject({ tested: 0, tasksWithoutPass: 1 });
     store.close();
   }, 60_000);
+});
 });

@@ -17,6 +17,7 @@ import type { TrainerEvent } from '../../main/training/trainer-process.js';
 import type { TrainingConfig } from '../../preload/contract.js';
 import { expectAppError } from '../helpers/errors.js';
 import { repoRoot } from '../helpers/fs.js';
+import { trainerPids } from '../helpers/processes.js';
 
 /**
  * The real native trainer (@qvac/fabric's llama.cpp fork) on a generated 0.5M-parameter model,
@@ -62,18 +63,8 @@ async function greedy(model: LlamaModel, adapter: string | undefined, maxTokens 
   }
 }
 
-/** Trainer processes working on a run, found by their command line. */
-function trainerPids(runId: number): number[] {
-  const needle = `training/run-${runId}/data.jsonl`;
-  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
-    try {
-      const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8');
-      return cmd.includes('ilf-trainer') && cmd.includes(needle);
-    } catch {
-      return false;
-    }
-  }).map(Number);
-}
+/** Trainer processes working on this file's run (its exact data file: never another test file's trainer). */
+const trainerPidsOf = (runId: number): number[] => trainerPids(path.join(dir, 'training', `run-${runId}`, 'data.jsonl'));
 
 function jobs(events: TrainerEvent[] = []): TrainingJobs {
   return new TrainingJobs({ store, dataDir: dir, runtime: () => runtime, onEvent: (_id, e) => events.push(e), stopTimeoutMs: 30_000 });
@@ -201,7 +192,7 @@ describe('LoRA training on the GGUF itself', () => {
     const runId = await new Promise<number>((resolve, reject) => {
       const poll = setInterval(() => {
         const row = store.db.prepare<[], { id: number; status: string }>('SELECT id, status FROM training_runs ORDER BY id DESC LIMIT 1').get();
-        if (row && row.status === 'running' && savedStep(row.id) >= 20) {
+        if (row && row.status === 'running' && savedStep(row.id) >= 20 && trainerPidsOf(row.id).length === 1) {
           clearInterval(poll);
           resolve(row.id);
         }
@@ -213,7 +204,7 @@ describe('LoRA training on the GGUF itself', () => {
     // The trainer sees its stdin close, checkpoints and exits by itself; wait for it to let go.
     const ownerPid = store.db.prepare<[number], { owner_pid: number }>('SELECT owner_pid FROM training_runs WHERE id = ?').get(runId)?.owner_pid;
     expect(ownerPid).toBe(cli.pid);
-    await expect.poll(() => trainerPids(runId).length, { timeout: 20_000, interval: 50 }).toBe(0);
+    await expect.poll(() => trainerPidsOf(runId).length, { timeout: 20_000, interval: 50 }).toBe(0);
     expect(store.training.get(runId)?.status).toBe('running'); // nobody has looked yet
 
     const runner = jobs(); // "the app starts again"
@@ -239,7 +230,7 @@ describe('LoRA training on the GGUF itself', () => {
     const set = fileSet(trainingFile('crash.jsonl', [{ prompt: PROMPT, completion: PROGRAM }]));
     const started = await runner.start({ modelId, trainingSetId: set, config: { ...OVERFIT, epochs: 5000 } });
     await expect.poll(() => events.some((e) => e.phase === 'train'), { timeout: 20_000, interval: 5 }).toBe(true);
-    const [pid] = trainerPids(started.id);
+    const [pid] = trainerPidsOf(started.id);
     expect(pid).toBeGreaterThan(0);
     // One compute thread as configured (plus the stdin watcher): without the trainer's warm-up decode
     // the fork's training path ran ggml's default of 4 busy threads (5 here), ~15-200× slower on 2 cores.
