@@ -185,16 +185,20 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
     });
   };
   const body = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
-  body.on('data', (chunk: Buffer) => {
-    bytes += chunk.length;
-    report(false);
-  });
-  const out = fs.createWriteStream(part, { flags: resumed ? 'a' : 'w' });
+  // Every byte received is on disk before an error is reported (pipeline() would drop the writes
+  // still queued when the connection breaks), so the next call resumes from all of them.
+  const out = await fs.promises.open(part, resumed ? 'a' : 'w');
   try {
-    await pipeline(body, out, { signal: options.signal });
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      await out.write(chunk);
+      bytes += chunk.length;
+      report(false);
+    }
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw e;
     throw new AppError('NOT_FOUND', `the download stopped at ${bytes} bytes: ${(e as Error).message}`, 'run the same download again: it resumes where it stopped');
+  } finally {
+    await out.close();
   }
   report(true);
 

@@ -373,6 +373,11 @@ def program_main(sock):
         op = request[0]
         if op == "init":
             return init(request[1], request[2], request[3], request[4])
+        if op == "global":
+            # A name the setup code defined, mirrored into the program's globals: setup code shares
+            # one namespace with the program (README), so a program may read a constant it defines.
+            namespace[str(request[1])] = dec(request[2])
+            return ["ok", None, []]
         target = handles[request[1]]
         if op == "call":
             args = [dec(a) for a in request[2]]
@@ -782,6 +787,25 @@ def outcome_of(exc, gone_ok=False):
     return {"outcome": "error", "kind": "runtime_error", **describe(exc)}
 
 
+def mirror_setup_names(before, namespace):
+    """Names the setup code bound (new, or rebound) are set in the program's globals too, as the
+    README promises (setup code runs after the program, in its namespace): data by value, the
+    program's own objects by handle. What cannot cross (a function or class the setup defines)
+    stays in the harness only."""
+    for name, value in list(namespace.items()):
+        if name.startswith("__") and name.endswith("__"):
+            continue
+        if name in before and before[name] is value:
+            continue
+        try:
+            encoded = encode_arg(value)
+        except NeedsInProcess:
+            continue
+        reply = CHANNEL.request(["global", name, encoded])
+        if reply[0] == "E":
+            raise remote_exception(reply)
+
+
 def harness_main(job, sock, report_fd):
     global CHANNEL
     CHANNEL = Channel(sock)
@@ -835,8 +859,10 @@ def harness_main(job, sock, report_fd):
         except SyntaxError as exc:
             report.send({"phase": "setup", "kind": "sandbox_error", **describe(exc)})
             return
+        before = dict(namespace)
         try:
             exec(setup_code, namespace)
+            mirror_setup_names(before, namespace)
         except NeedsInProcess as exc:
             report.send({"phase": "fallback", "reason": cap(str(exc), MESSAGE_CAP)})
             return

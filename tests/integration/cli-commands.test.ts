@@ -65,7 +65,7 @@ describe('ilf tasks, models, serve and sample', () => {
     const models = JSON.parse(r.stdout) as { ref: string; licence: string; quantization: string; trainable: boolean }[];
     expect(models.length).toBeGreaterThan(0);
     for (const m of models) {
-      expect(m.ref).toMatch(/^hf:[\w.-]+\/[\w.-]+\/.+\.gguf$/);
+      expect(m.ref).toMatch(/^hf:[\w.-]+\/[\w.-]+(@[0-9a-f]{40})?\/.+\.gguf$/); // pinned ones name their revision
       expect(m.licence.length).toBeGreaterThan(0);
       // The README: F32/F16/BF16/Q8_0/Q4_0 train, K-quants do not.
       expect(m.trainable, m.ref).toBe(['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0'].includes(m.quantization));
@@ -92,13 +92,16 @@ describe('ilf tasks, models, serve and sample', () => {
       const refused = await ilf(['--data-dir', dir, 'models', 'download', 'hf:acme/tiny-GGUF/tiny.gguf'], env);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toMatch(/^ilf: download of .* failed: HTTP 401 .*set HF_TOKEN/);
-      expect(fs.existsSync(path.join(dir, 'models', 'tiny.gguf'))).toBe(false);
+      const modelFiles = (): string[] => (fs.existsSync(path.join(dir, 'models')) ? fs.readdirSync(path.join(dir, 'models')).filter((f) => f.endsWith('.gguf')) : []);
+      expect(modelFiles()).toEqual([]);
 
       const r = await ilf(['--data-dir', dir, 'models', 'download', 'hf:acme/tiny-GGUF/tiny.gguf', '--json'], { ...env, HF_TOKEN: 's3cret' });
       expect(r.code, r.stderr).toBe(0);
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       expect(JSON.parse(r.stdout)).toMatchObject({ id: 1, sha256 });
-      expect(fs.readFileSync(path.join(dir, 'models', 'tiny.gguf')).equals(bytes)).toBe(true);
+      // Named from the reference: tiny-<12 hex digits of its sha256>.gguf (see download.test.ts).
+      expect(modelFiles()).toEqual([expect.stringMatching(/^tiny-[0-9a-f]{12}\.gguf$/)]);
+      expect(fs.readFileSync(path.join(dir, 'models', modelFiles()[0] ?? '')).equals(bytes)).toBe(true);
       expect(seen.at(-1)).toEqual({ url: '/acme/tiny-GGUF/resolve/main/tiny.gguf', authorization: 'Bearer s3cret' });
 
       // A URL on another host never gets the token.
