@@ -35,6 +35,7 @@
 #if defined(_WIN32)
 #include <fcntl.h>
 #include <io.h>
+#include "fabric-dl.h"  // the fork's functions through LoadLibrary/GetProcAddress: it ships no usable import library
 #else
 #include <cerrno>
 #include <fcntl.h>
@@ -325,7 +326,12 @@ void on_signal(int) { g_stop.store(true); }
 
 void watch_stdin(bool stop_on_eof) {
   std::string line;
+#if defined(_WIN32)
+  while (win_stdin_line(line)) {
+#else
   while (std::getline(std::cin, line)) {
+#endif
+    if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line == "stop") g_stop.store(true);
   }
   // The app keeps our stdin open; EOF means it went away, so stop cleanly and keep the checkpoint.
@@ -491,6 +497,9 @@ void log_to_stderr(ggml_log_level level, const char * text, void * verbose) {
 }
 
 fs::path exe_dir() {
+#if defined(_WIN32)
+  return win_exe_dir();
+#endif
   std::error_code ec;
   fs::path p = fs::read_symlink("/proc/self/exe", ec);
   return ec ? fs::current_path() : p.parent_path();
@@ -745,6 +754,9 @@ int train(const Args & args) {
 int main(int argc, char ** argv) {
   try {
     const Args args = parse_args(argc, argv);
+#if defined(_WIN32)
+    fabric_load(exe_dir());
+#endif
     llama_log_set(log_to_stderr, args.verbose ? (void *) 1 : nullptr);
     const std::string backends = args.backends.empty() ? (exe_dir() / "qvac__fabric").string() : args.backends;
     ggml_backend_load_all_from_path(backends.c_str());
