@@ -42,6 +42,8 @@ const LOG_TAIL_BYTES = 8192;
 /**
  * One trainer child process. Its stdin stays open: a "stop" line asks for a graceful stop, and if
  * this process dies the trainer sees EOF and stops on its own with a checkpoint (never orphaned).
+ * Stdin rather than a signal because it works the same on every OS (Windows has no SIGTERM to
+ * catch); the trainer still stops gracefully on SIGTERM/SIGINT on POSIX.
  */
 export class TrainerProcess {
   readonly exited: Promise<TrainerExit>;
@@ -49,8 +51,9 @@ export class TrainerProcess {
   private killTimer: NodeJS.Timeout | undefined;
   private logTail = '';
 
-  constructor(binary: string, args: readonly string[], onEvent: (e: TrainerEvent) => void, options: { onLog?: (chunk: string) => void } = {}) {
-    this.child = spawn(binary, [...args, '--stop-on-stdin-eof'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  constructor(binary: string, args: readonly string[], onEvent: (e: TrainerEvent) => void,
+    options: { onLog?: (chunk: string) => void; env?: NodeJS.ProcessEnv } = {}) {
+    this.child = spawn(binary, [...args, '--stop-on-stdin-eof'], { stdio: ['pipe', 'pipe', 'pipe'], ...(options.env ? { env: options.env } : {}) });
     let lastError: string | undefined;
     this.child.stdin?.on('error', () => undefined); // a trainer that already exited
     this.child.stderr?.on('data', (chunk: Buffer) => {

@@ -1,0 +1,157 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { getLlama, type Llama, type LlamaModel } from 'node-llama-cpp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { specForParams, writeTinyModel } from '../../native-models/gguf/writer.js';
+import { completionPrompt } from '../../main/datasets/prompt.js';
+import { promptTokens } from '../../main/inference/prompt-tokens.js';
+import { TRAINER_EXIT, TrainerProcess, type TrainerEvent, type TrainerExit } from '../../main/training/trainer-process.js';
+import { winePath, wineTrainer } from '../helpers/wine.js';
+
+/**
+ * The Windows trainer (ilf-trainer.exe cross-compiled with mingw-w64, loading the fork's win32-x64
+ * DLL with LoadLibrary/GetProcAddress) run under Wine on CPU, on a generated 0.5M-parameter model.
+ * Its adapters are read back by node-llama-cpp on Linux. Few steps and one thread: Wine adds only
+ * its start-up (~1 s warm; the prefix is created once by .ci/setup-win).
+ */
+const wine = wineTrainer();
+
+const PROMPT = completionPrompt({ text: 'Write a function to add two numbers.', exampleTest: 'assert add(1, 2) == 3', codePrefix: null });
+const PROGRAM = 'def add(a, b):\n    return a + b\n';
+
+let dir: string;
+let modelFile: string;
+let dataFile: string;
+let llama: Llama;
+let model: LlamaModel;
+
+function config(name: string, fields: Record<string, unknown>): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, JSON.stringify({
+    epochs: 40, learningRate: 1e-3, contextSize: 128, validationFraction: 0, threads: 1, checkpointEvery: 0, ...fields,
+  }));
+  return file;
+}
+
+/** One run of the exe under Wine through the app's own TrainerProcess; `onEvent` may ask it to stop. */
+function train(args: string[], onEvent: (e: TrainerEvent, p: TrainerProcess) => void = () => undefined): { events: TrainerEvent[]; exited: Promise<TrainerExit>; process: TrainerProcess } {
+  const events: TrainerEvent[] = [];
+  const trainer: TrainerProcess = new TrainerProcess(wine.wine, [wine.exe, ...args], (e) => {
+    events.push(e);
+    onEvent(e, trainer);
+  }, { env: wine.env });
+  return { events, exited: trainer.exited, process: trainer };
+}
+
+const baseArgs = (cfg: string, out: string, checkpoints?: string): string[] => [
+  '--model', winePath(modelFile), '--data', winePath(dataFile), '--config', winePath(cfg), '--out', winePath(out),
+  ...(checkpoints ? ['--checkpoint-dir', winePath(checkpoints)] : []),
+];
+
+/** Greedy continuation of the prompt in node-llama-cpp on Linux, with or without an adapter. */
+async function greedy(adapter: string | undefined, maxTokens = 20): Promise<string> {
+  const context = await model.createContext({ contextSize: 256, ...(adapter ? { lora: { adapters: [{ filePath: adapter, scale: 1 }] } } : {}) });
+  try {
+    const out = [];
+    for await (const token of context.getSequence().evaluate(promptTokens(model, PROMPT, 'completion'), { temperature: 0 })) {
+      if (token === model.tokens.eos || out.length >= maxTokens) break;
+      out.push(token);
+    }
+    return model.detokenize(out);
+  } finally {
+    await context.dispose();
+  }
+}
+
+const losses = (events: readonly TrainerEvent[]): number[] => events.flatMap((e) => (e.phase === 'train' ? [e.loss] : []));
+const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+describe.skipIf(!wine.available)(`the Windows trainer under Wine${wine.reason ? ` (skipped: ${wine.reason})` : ''}`, () => {
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ilf-wine-'));
+    modelFile = path.join(dir, 'tiny.gguf');
+    await writeTinyModel(modelFile, specForParams('500K', { seed: 1 }));
+    dataFile = path.join(dir, 'train.jsonl');
+    fs.writeFileSync(dataFile, JSON.stringify({ prompt: PROMPT, completion: PROGRAM }) + '\n');
+    llama = await getLlama({ gpu: false });
+    model = await llama.loadModel({ modelPath: modelFile });
+  }, 60_000);
+
+  afterAll(async () => {
+    await model?.dispose();
+    await llama?.dispose();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('trains on CPU: the loss falls, and the adapter loads in node-llama-cpp on Linux and changes what the model writes', async () => {
+    const out = path.join(dir, 'adapter.gguf');
+    const run = train(baseArgs(config('full.json', {}), out));
+    const exit = await run.exited;
+    expect(exit.error).toBeUndefined();
+    expect(exit.code).toBe(TRAINER_EXIT.done);
+    const series = losses(run.events);
+    expect(series).toHaveLength(40);
+    expect(series.every(Number.isFinite)).toBe(true);
+    expect(mean(series.slice(-5))).toBeLessThan(mean(series.slice(0, 5)) / 2);
+    expect(run.events.at(-1)).toMatchObject({ phase: 'done', step: 40, adapter: winePath(out) });
+
+    expect(await greedy(out)).not.toBe(await greedy(undefined));
+  }, 120_000);
+
+  it('a `stop` line on stdin stops with a usable adapter and a checkpoint; --resume continues from that step', async () => {
+    const out = path.join(dir, 'stopped.gguf');
+    const checkpoints = path.join(dir, 'checkpoints');
+    const cfg = config('stop.json', { epochs: 200, checkpointEvery: 5, learningRate: 3e-3 });
+    let asked = false;
+    const run = train(baseArgs(cfg, out, checkpoints), (e, p) => {
+      if (e.phase === 'train' && e.step >= 10 && !asked) {
+        asked = true;
+        p.stop(60_000);
+      }
+    });
+    const exit = await run.exited;
+    expect(exit.code).toBe(TRAINER_EXIT.stopped);
+    const stopped = run.events.at(-1);
+    expect(stopped?.phase).toBe('stopped');
+    const stoppedStep = stopped?.phase === 'stopped' ? stopped.step : 0;
+    expect(stoppedStep).toBeGreaterThanOrEqual(10);
+    expect(stoppedStep).toBeLessThan(200);
+    const latest = JSON.parse(fs.readFileSync(path.join(checkpoints, 'latest.json'), 'utf8')) as { step: number };
+    expect(latest.step).toBe(stoppedStep);
+    expect(await greedy(out)).not.toBe(await greedy(undefined));
+
+    // Resume: a short run of the remaining steps (same settings, so the checkpoint's fingerprint matches).
+    const resumed = train([...baseArgs(cfg, out, checkpoints), '--resume', '--max-steps', '5']);
+    const again = await resumed.exited;
+    expect(again.error).toBeUndefined();
+    expect(resumed.events.find((e) => e.phase === 'start')).toMatchObject({ resumed_from_step: stoppedStep });
+    const steps = resumed.events.flatMap((e) => (e.phase === 'train' ? [e.step] : []));
+    expect(steps).toEqual([1, 2, 3, 4, 5].map((i) => stoppedStep + i));
+    // It continued the trained adapter rather than a fresh one: its loss starts where the stopped run ended.
+    expect(losses(resumed.events)[0]).toBeLessThan(losses(run.events)[0] ?? 0);
+  }, 120_000);
+
+  it('stdin closing (the app went away) also stops with a checkpoint and an adapter', async () => {
+    const out = path.join(dir, 'orphan.gguf');
+    const checkpoints = path.join(dir, 'orphan-checkpoints');
+    const args = [wine.exe, ...baseArgs(config('orphan.json', { epochs: 200, checkpointEvery: 0 }), out, checkpoints), '--stop-on-stdin-eof'];
+    const child = spawn(wine.wine, args, { env: wine.env, stdio: ['pipe', 'pipe', 'ignore'] });
+    const lines: string[] = [];
+    let buffered = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      const parts = buffered.split('\n');
+      buffered = parts.pop() ?? '';
+      lines.push(...parts);
+      if (lines.some((l) => l.includes('"phase":"train"') && l.includes('"step":3,')) && child.stdin.writable) child.stdin.end();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(code).toBe(TRAINER_EXIT.stopped);
+    const last = JSON.parse(lines.at(-1) ?? '{}') as { phase?: string; step?: number };
+    expect(last.phase).toBe('stopped');
+    expect(fs.statSync(out).size).toBeGreaterThan(0);
+    expect((JSON.parse(fs.readFileSync(path.join(checkpoints, 'latest.json'), 'utf8')) as { step: number }).step).toBe(last.step);
+  }, 60_000);
+});
