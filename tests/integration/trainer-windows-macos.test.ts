@@ -8,15 +8,17 @@ import { specForParams, writeTinyModel } from '../../native-models/gguf/writer.j
 import { completionPrompt } from '../../main/datasets/prompt.js';
 import { promptTokens } from '../../main/inference/prompt-tokens.js';
 import { TRAINER_EXIT, TrainerProcess, type TrainerEvent, type TrainerExit } from '../../main/training/trainer-process.js';
-import { winePath, wineTrainer } from '../helpers/wine.js';
+import { portableTrainer } from '../helpers/portable-trainer.js';
 
 /**
- * The Windows trainer (ilf-trainer.exe cross-compiled with mingw-w64, loading the fork's win32-x64
- * DLL with LoadLibrary/GetProcAddress) run under Wine on CPU, on a generated 0.5M-parameter model.
- * Its adapters are read back by node-llama-cpp on Linux. Few steps and one thread: Wine adds only
- * its start-up (~1 s warm; the prefix is created once by .ci/setup-win).
+ * The trainer of the other desktops, on a generated 0.5M-parameter model. On Linux: the Windows
+ * trainer (ilf-trainer.exe cross-compiled with mingw-w64, loading the fork's win32-x64 DLL with
+ * LoadLibrary/GetProcAddress) under Wine, on CPU, its adapters read back by node-llama-cpp on Linux.
+ * On macOS and Windows (the CI workflow): the trainer built natively there (Metal on Apple Silicon).
+ * Few steps and one thread: Wine adds only its start-up (a few seconds warm; its prefix is made once
+ * by .ci/setup-win, outside the clone).
  */
-const wine = wineTrainer();
+const trainer = portableTrainer();
 
 const PROMPT = completionPrompt({ text: 'Write a function to add two numbers.', exampleTest: 'assert add(1, 2) == 3', codePrefix: null });
 const PROGRAM = 'def add(a, b):\n    return a + b\n';
@@ -38,16 +40,16 @@ function config(name: string, fields: Record<string, unknown>): string {
 /** One run of the exe under Wine through the app's own TrainerProcess; `onEvent` may ask it to stop. */
 function train(args: string[], onEvent: (e: TrainerEvent, p: TrainerProcess) => void = () => undefined): { events: TrainerEvent[]; exited: Promise<TrainerExit>; process: TrainerProcess } {
   const events: TrainerEvent[] = [];
-  const trainer: TrainerProcess = new TrainerProcess(wine.wine, [wine.exe, ...args], (e) => {
+  const trainer: TrainerProcess = new TrainerProcess(trainer.command, [...trainer.prefix, ...args], (e) => {
     events.push(e);
     onEvent(e, trainer);
-  }, { env: wine.env });
+  }, { env: trainer.env });
   return { events, exited: trainer.exited, process: trainer };
 }
 
 const baseArgs = (cfg: string, out: string, checkpoints?: string): string[] => [
-  '--model', winePath(modelFile), '--data', winePath(dataFile), '--config', winePath(cfg), '--out', winePath(out),
-  ...(checkpoints ? ['--checkpoint-dir', winePath(checkpoints)] : []),
+  '--model', trainer.path(modelFile), '--data', trainer.path(dataFile), '--config', trainer.path(cfg), '--out', trainer.path(out),
+  ...(checkpoints ? ['--checkpoint-dir', trainer.path(checkpoints)] : []),
 ];
 
 /** Greedy continuation of the prompt in node-llama-cpp on Linux, with or without an adapter. */
@@ -68,9 +70,9 @@ async function greedy(adapter: string | undefined, maxTokens = 20): Promise<stri
 const losses = (events: readonly TrainerEvent[]): number[] => events.flatMap((e) => (e.phase === 'train' ? [e.loss] : []));
 const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-describe.skipIf(!wine.available)(`the Windows trainer under Wine${wine.reason ? ` (skipped: ${wine.reason})` : ''}`, () => {
+describe.skipIf(!trainer.available)(`${trainer.label}${trainer.reason ? ` (skipped: ${trainer.reason})` : ''}`, () => {
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ilf-wine-'));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ilf-portable-trainer-'));
     modelFile = path.join(dir, 'tiny.gguf');
     await writeTinyModel(modelFile, specForParams('500K', { seed: 1 }));
     dataFile = path.join(dir, 'train.jsonl');
@@ -95,7 +97,7 @@ describe.skipIf(!wine.available)(`the Windows trainer under Wine${wine.reason ? 
     expect(series).toHaveLength(40);
     expect(series.every(Number.isFinite)).toBe(true);
     expect(mean(series.slice(-5))).toBeLessThan(mean(series.slice(0, 5)) / 2);
-    expect(run.events.at(-1)).toMatchObject({ phase: 'done', step: 40, adapter: winePath(out) });
+    expect(run.events.at(-1)).toMatchObject({ phase: 'done', step: 40, adapter: trainer.path(out) });
 
     expect(await greedy(out)).not.toBe(await greedy(undefined));
   }, 120_000);
@@ -136,8 +138,8 @@ describe.skipIf(!wine.available)(`the Windows trainer under Wine${wine.reason ? 
   it('stdin closing (the app went away) also stops with a checkpoint and an adapter', async () => {
     const out = path.join(dir, 'orphan.gguf');
     const checkpoints = path.join(dir, 'orphan-checkpoints');
-    const args = [wine.exe, ...baseArgs(config('orphan.json', { epochs: 200, checkpointEvery: 0 }), out, checkpoints), '--stop-on-stdin-eof'];
-    const child = spawn(wine.wine, args, { env: wine.env, stdio: ['pipe', 'pipe', 'ignore'] });
+    const args = [...trainer.prefix, ...baseArgs(config('orphan.json', { epochs: 200, checkpointEvery: 0 }), out, checkpoints), '--stop-on-stdin-eof'];
+    const child = spawn(trainer.command, args, { env: trainer.env, stdio: ['pipe', 'pipe', 'ignore'] });
     const lines: string[] = [];
     let buffered = '';
     child.stdout.on('data', (chunk: Buffer) => {
