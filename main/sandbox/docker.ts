@@ -3,6 +3,7 @@ import os from 'node:os';
 import { PassThrough, type Duplex } from 'node:stream';
 import Docker from 'dockerode';
 import { AppError } from '../errors.js';
+import { dockerSocketPath, dockerUnreachable } from './docker-desktop.js';
 import { lineHandle } from './line-handle.js';
 import { dockerSeccompProfile } from './seccomp.js';
 import { SCRATCH_BYTES, SCRATCH_DIRS, type SandboxBackend, type SandboxLimits, type WorkerHandle } from './types.js';
@@ -51,14 +52,13 @@ export class DockerBackend implements SandboxBackend {
   private constructor(private readonly docker: Docker, readonly image: string) {}
 
   static async connect(options: { image?: string; docker?: Docker } = {}): Promise<DockerBackend> {
-    const docker = options.docker ?? new Docker();
+    const socketPath = dockerSocketPath();
+    const docker = options.docker ?? new Docker(socketPath ? { socketPath } : undefined);
     const image = options.image ?? process.env.ILF_SANDBOX_IMAGE ?? DEFAULT_SANDBOX_IMAGE;
     try {
       await docker.ping();
     } catch (e) {
-      const where = process.env.DOCKER_HOST ?? (process.platform === 'win32' ? '//./pipe/docker_engine' : '/var/run/docker.sock');
-      throw new AppError('SANDBOX_UNAVAILABLE', `cannot reach the Docker daemon at ${where} (${(e as Error).message})`,
-        'start Docker (`sudo systemctl start docker`, or Docker Desktop), or use --backend bwrap');
+      throw dockerUnreachable(e);
     }
     try {
       await docker.getImage(image).inspect();

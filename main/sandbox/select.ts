@@ -1,6 +1,7 @@
 import type { SandboxBackendName } from '../../preload/contract.js';
 import { AppError } from '../errors.js';
 import { BwrapBackend } from './bwrap.js';
+import { dockerUnreachableHint } from './docker-desktop.js';
 import type { SandboxBackend } from './types.js';
 
 export type BackendChoice = SandboxBackendName | 'auto';
@@ -16,13 +17,16 @@ export async function openBackend(choice: BackendChoice = 'auto'): Promise<Sandb
     return DockerBackend.connect();
   }
   const reasons: string[] = [];
+  let dockerHint: string | undefined;
   for (const name of ['bwrap', 'docker'] as const) {
     try {
       return await openBackend(name);
     } catch (e) {
       reasons.push(`${name}: ${e instanceof AppError ? e.message : String(e)}`);
+      if (name === 'docker' && e instanceof AppError) dockerHint = e.hint;
     }
   }
+  // Off Linux Docker is the only sandbox, so its own hint (install or start Docker Desktop, load the image) is the one to follow.
   throw new AppError('SANDBOX_UNAVAILABLE', `no sandbox can run programs here (${reasons.join('; ')})`,
-    process.platform === 'linux' ? 'install bubblewrap (sudo apt-get install bubblewrap) or Docker' : 'install Docker Desktop and start it');
+    process.platform === 'linux' ? 'install bubblewrap (sudo apt-get install bubblewrap) or Docker' : dockerHint ?? dockerUnreachableHint());
 }
