@@ -203,7 +203,26 @@ export type AdapterInfo = z.infer<typeof AdapterInfo>;
 
 export const ComputeBackendName = z.enum(['auto', 'cuda', 'vulkan', 'metal', 'cpu']);
 
+/** The LoRA trainer's compute backends (its llama.cpp fork has no CUDA build: NVIDIA GPUs train through Vulkan). */
+export const TrainingBackendName = z.enum(['vulkan', 'metal', 'rocm', 'cpu']);
+export type TrainingBackendName = z.infer<typeof TrainingBackendName>;
+
+export const TrainingCompute = z.object({
+  /** Where training will run here; null when the trainer is not built. */
+  backend: TrainingBackendName.nullable(),
+  /** The devices it will train on ("Vulkan0: NVIDIA GeForce RTX 4090"), from the trainer itself. */
+  devices: z.array(z.string()),
+  /** What the fork ships for this OS, preferred first. */
+  shipped: z.array(TrainingBackendName),
+  /** One plain sentence for the hardware screen and `ilf hardware`. */
+  summary: z.string(),
+});
+export type TrainingCompute = z.infer<typeof TrainingCompute>;
+
 export const HardwareReport = z.object({
+  /** `${process.platform}-${process.arch}` of the machine that samples and trains. */
+  platform: z.string(),
+  /** Sampling (node-llama-cpp). */
   backend: ComputeBackendName,
   requested: ComputeBackendName,
   available: z.array(ComputeBackendName),
@@ -212,6 +231,8 @@ export const HardwareReport = z.object({
   cpu: z.object({ model: z.string(), logicalCores: z.number().int(), physicalCores: z.number().int() }),
   threads: z.number().int(),
   ramBytes: z.object({ total: z.number(), free: z.number() }),
+  /** LoRA training (the native trainer). */
+  training: TrainingCompute,
   warnings: z.array(z.string()),
 });
 export type HardwareReport = z.infer<typeof HardwareReport>;

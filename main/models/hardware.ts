@@ -3,6 +3,8 @@ import { getLlamaGpuTypes } from 'node-llama-cpp';
 import type { ComputeBackend, LlamaRuntime } from './runtime.js';
 
 export interface HardwareReport {
+  /** `${process.platform}-${process.arch}`. */
+  platform: string;
   /** What llama.cpp actually runs on. */
   backend: ComputeBackend;
   /** What was asked for. */
@@ -17,7 +19,7 @@ export interface HardwareReport {
   warnings: string[];
 }
 
-/** What the machine offers for inference, with a plain warning when it all lands on the CPU. */
+/** What the machine offers for inference (sampling), with a plain warning when it all lands on the CPU. Training: see training/compute.ts. */
 export async function detectHardware(runtime: LlamaRuntime): Promise<HardwareReport> {
   const llama = await runtime.get();
   const backend: ComputeBackend = llama.gpu === false ? 'cpu' : llama.gpu;
@@ -33,6 +35,7 @@ export async function detectHardware(runtime: LlamaRuntime): Promise<HardwareRep
   }
   const cpus = os.cpus();
   return {
+    platform: `${process.platform}-${process.arch}`,
     backend,
     requested: runtime.backend,
     available,

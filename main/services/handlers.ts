@@ -11,6 +11,7 @@ import { DownloadJobs } from '../models/download-jobs.js';
 import type { LlamaRuntime } from '../models/runtime.js';
 import type { ModelRow } from '../store/models.js';
 import { TrainingJobs } from '../training/jobs.js';
+import { trainingCompute } from '../training/compute.js';
 import { buildTrainingSet, exportTrainingSet, trainingRows } from '../training/dataset.js';
 import { exportEvaluation, exportFeedback, exportSamples } from '../pipeline/exports.js';
 import fs from 'node:fs';
@@ -140,7 +141,12 @@ export function createHandlers(ctx: ServiceContext): ServiceHandlers {
       return { downloadId };
     },
     'models.downloadCancel': (p) => ({ cancelled: downloads().cancel(p.downloadId) }),
-    'hardware.detect': () => detectHardware(ctx.runtime()),
+    'hardware.detect': async () => {
+      // Sampling's backend from node-llama-cpp; training's from the trainer itself (its fork has other backends).
+      const inference = await detectHardware(ctx.runtime());
+      const training = await trainingCompute(inference.backend);
+      return { ...inference, training: training.compute, warnings: [...inference.warnings, ...training.warnings] };
+    },
     'failures.list': (p) => store.runs.failures(p),
     'failures.get': (p) => {
       const detail = store.runs.failureDetail(p.sampleId);

@@ -21,6 +21,13 @@ export const TrainerEvent = z.discriminatedUnion('phase', [
   z.object({ phase: z.literal('checkpoint'), step: z.number(), path: z.string() }),
   z.object({ phase: z.enum(['done', 'stopped']), step: z.number(), total_steps: z.number(), adapter: z.string() }),
   z.object({ phase: z.literal('matmul'), n: z.number(), threads: z.number(), flops: z.number(), backend: z.string() }),
+  z.object({
+    phase: z.literal('devices'),
+    devices: z.array(z.object({
+      name: z.string(), description: z.string(), backend: z.string(), type: z.enum(['cpu', 'gpu', 'igpu', 'accel']),
+      memory_total: z.number(), memory_free: z.number(),
+    })),
+  }),
   z.object({ phase: z.literal('error'), kind: z.enum(['bad_input', 'failure']), message: z.string() }),
 ]);
 export type TrainerEvent = z.infer<typeof TrainerEvent>;

@@ -9,6 +9,7 @@
 //   {"phase":"checkpoint", step, path}
 //   {"phase":"done"|"stopped", step, adapter}
 //   {"phase":"error", message}              then exit 1 (2 for bad input)
+//   {"phase":"devices", devices: [...]}     only with --list-devices (then exit 0)
 // Exit codes: 0 finished, 3 stopped on request (adapter written), 1 failure, 2 bad input.
 
 #include "ggml-backend.h"
@@ -542,9 +543,26 @@ int bench_matmul(int n, int threads, int reps) {
   return 0;
 }
 
+/** --list-devices: what this build of the fork can compute on here, so the app can say where training will run. */
+int list_devices() {
+  json devices = json::array();
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    ggml_backend_dev_t d = ggml_backend_dev_get(i);
+    size_t free = 0, total = 0;
+    ggml_backend_dev_memory(d, &free, &total);
+    const auto t = ggml_backend_dev_type(d);
+    const char * type = t == GGML_BACKEND_DEVICE_TYPE_CPU ? "cpu" : t == GGML_BACKEND_DEVICE_TYPE_GPU ? "gpu" : t == GGML_BACKEND_DEVICE_TYPE_IGPU ? "igpu" : "accel";
+    devices.push_back({{"name", ggml_backend_dev_name(d)}, {"description", ggml_backend_dev_description(d)},
+                       {"backend", ggml_backend_reg_name(ggml_backend_dev_backend_reg(d))}, {"type", type},
+                       {"memory_total", total}, {"memory_free", free}});
+  }
+  emit({{"phase", "devices"}, {"devices", devices}});
+  return 0;
+}
+
 struct Args {
   std::string model, data, config, out, checkpoint_dir, backends, init_adapter, metrics;
-  bool resume = false, stop_on_eof = false, verbose = false;
+  bool resume = false, stop_on_eof = false, verbose = false, list_devices = false;
   bool skip_thread_warmup = false;  // benchmark baseline: the fork's default thread handling
   int bench_n = 0, bench_threads = 0;
   long long max_steps = 0;
@@ -571,11 +589,12 @@ Args parse_args(int argc, char ** argv) {
     else if (k == "--verbose") a.verbose = true;
     else if (k == "--max-steps") a.max_steps = std::stoll(value());
     else if (k == "--skip-thread-warmup") a.skip_thread_warmup = true;
+    else if (k == "--list-devices") a.list_devices = true;
     else if (k == "--bench-matmul") a.bench_n = std::stoi(value());
     else if (k == "--threads") a.bench_threads = std::stoi(value());
     else throw BadInput("unknown argument " + k);
   }
-  if (a.bench_n == 0 && (a.model.empty() || a.data.empty() || a.config.empty() || a.out.empty())) {
+  if (a.bench_n == 0 && !a.list_devices && (a.model.empty() || a.data.empty() || a.config.empty() || a.out.empty())) {
     throw BadInput("usage: ilf-trainer --model BASE.gguf --data TRAIN.jsonl --config CONFIG.json --out ADAPTER.gguf [--checkpoint-dir DIR] [--resume]");
   }
   return a;
@@ -761,6 +780,7 @@ int main(int argc, char ** argv) {
     const std::string backends = args.backends.empty() ? (exe_dir() / "qvac__fabric").string() : args.backends;
     ggml_backend_load_all_from_path(backends.c_str());
     llama_backend_init();
+    if (args.list_devices) return list_devices();
     if (args.bench_n > 0) return bench_matmul(args.bench_n, args.bench_threads > 0 ? args.bench_threads : 1, 5);
     if (!args.metrics.empty() && !(g_metrics = fopen(args.metrics.c_str(), "a"))) throw BadInput("cannot write the metrics file " + args.metrics);
     std::signal(SIGTERM, on_signal);

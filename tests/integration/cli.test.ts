@@ -94,10 +94,20 @@ describe('ilf models, hardware and sample', () => {
     expect(listed.models).toEqual([expect.objectContaining({ architecture: 'llama', trainable: true })]);
     expect(listed.adapters).toHaveLength(1);
 
-    const hw = JSON.parse((await ilf(['hardware', '--json'])).stdout) as { backend: string; threads: number; cpu: { physicalCores: number }; warnings: string[] };
+    const hw = JSON.parse((await ilf(['hardware', '--json'])).stdout) as {
+      platform: string; backend: string; threads: number; cpu: { physicalCores: number }; warnings: string[];
+      training: { backend: string | null; devices: string[]; shipped: string[]; summary: string };
+    };
+    expect(hw.platform).toBe(`${process.platform}-${process.arch}`);
     expect(hw.backend).toBe('cpu');
     expect(hw.threads).toBe(hw.cpu.physicalCores);
     expect(hw.warnings.join(' ')).toMatch(/falling back to the CPU/);
+    // Training's backend comes from the trainer itself (--list-devices): no GPU here, so its CPU device.
+    expect(hw.training).toMatchObject({ backend: 'cpu', shipped: ['vulkan', 'rocm', 'cpu'] });
+    expect(hw.training.devices).toEqual([expect.stringMatching(/^CPU: /)]);
+    expect(hw.warnings.join(' ')).toMatch(/training will run on the CPU: the trainer found no Vulkan or ROCm device/);
+    const text = (await ilf(['hardware'])).stdout;
+    expect(text).toMatch(/^platform: linux-x64\nsampling: cpu; available: .*cpu\ntraining: the CPU \(CPU: .*\); on linux-x64 the trainer can use Vulkan, ROCm, the CPU\n/);
 
     await ilf(['--data-dir', dir, 'import', sharedData('mbpp.jsonl'), '--format', 'mbpp']);
     // Started without a one-thread pool: the CLI re-runs itself with one for reproducible sampling.

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { specForParams, writeTinyModel } from '../../native-models/gguf/writer.js';
 import { completionPrompt } from '../../main/datasets/prompt.js';
 import { promptTokens } from '../../main/inference/prompt-tokens.js';
-import { TRAINER_EXIT, TrainerProcess, type TrainerEvent, type TrainerExit } from '../../main/training/trainer-process.js';
+import { TRAINER_EXIT, TrainerEvent, TrainerProcess, type TrainerExit } from '../../main/training/trainer-process.js';
 import { portableTrainer } from '../helpers/portable-trainer.js';
 
 /**
@@ -37,14 +37,14 @@ function config(name: string, fields: Record<string, unknown>): string {
   return file;
 }
 
-/** One run of the exe under Wine through the app's own TrainerProcess; `onEvent` may ask it to stop. */
-function train(args: string[], onEvent: (e: TrainerEvent, p: TrainerProcess) => void = () => undefined): { events: TrainerEvent[]; exited: Promise<TrainerExit>; process: TrainerProcess } {
+/** One run of the trainer through the app's own TrainerProcess; `onEvent` may ask it to stop. */
+function train(args: string[], onEvent: (e: TrainerEvent, p: TrainerProcess) => void = () => undefined): { events: TrainerEvent[]; exited: Promise<TrainerExit> } {
   const events: TrainerEvent[] = [];
-  const trainer: TrainerProcess = new TrainerProcess(trainer.command, [...trainer.prefix, ...args], (e) => {
+  const child: TrainerProcess = new TrainerProcess(trainer.command, [...trainer.prefix, ...args], (e) => {
     events.push(e);
-    onEvent(e, trainer);
+    onEvent(e, child);
   }, { env: trainer.env });
-  return { events, exited: trainer.exited, process: trainer };
+  return { events, exited: child.exited };
 }
 
 const baseArgs = (cfg: string, out: string, checkpoints?: string): string[] => [
@@ -86,6 +86,16 @@ describe.skipIf(!trainer.available)(`${trainer.label}${trainer.reason ? ` (skipp
     await llama?.dispose();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
+
+  it('lists the devices it can compute on (what `ilf hardware` reports for training), through the fork it loaded', () => {
+    const r = spawnSync(trainer.command, [...trainer.prefix, '--list-devices'], { env: trainer.env, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const listed = TrainerEvent.parse(JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}'));
+    expect(listed.phase).toBe('devices');
+    const devices = listed.phase === 'devices' ? listed.devices : [];
+    expect(devices.filter((d) => d.type === 'cpu')).toEqual([expect.objectContaining({ backend: 'CPU' })]);
+    if (process.platform === 'darwin' && process.arch === 'arm64') expect(devices.map((d) => d.backend)).toContain('MTL');
+  }, 60_000);
 
   it('trains on CPU: the loss falls, and the adapter loads in node-llama-cpp on Linux and changes what the model writes', async () => {
     const out = path.join(dir, 'adapter.gguf');

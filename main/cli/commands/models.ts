@@ -68,8 +68,9 @@ export async function hardwareCommand(ctx: CommandContext): Promise<number> {
   const report = await ctx.call('hardware.detect');
   if (json(ctx)) ctx.io.stdout(`${JSON.stringify(report, null, 2)}\n`);
   else {
-    ctx.io.stdout(`backend: ${report.backend}${report.requested !== report.backend ? ` (asked for ${report.requested})` : ''}\n` +
-      `available: ${report.available.join(', ')}\n` +
+    ctx.io.stdout(`platform: ${report.platform}\n` +
+      `sampling: ${report.backend}${report.requested !== report.backend ? ` (asked for ${report.requested})` : ''}; available: ${report.available.join(', ')}\n` +
+      `${report.training.summary}\n` +
       `${report.devices.length ? `devices: ${report.devices.join(', ')}\n` : ''}` +
       `${report.vram ? `VRAM: ${formatBytes(report.vram.freeBytes)} free of ${formatBytes(report.vram.totalBytes)}\n` : ''}` +
       `CPU: ${report.cpu.model}, ${report.cpu.physicalCores} physical / ${report.cpu.logicalCores} logical cores; llama.cpp threads: ${report.threads}\n` +

@@ -23,6 +23,14 @@ export function Setup({ setup }: { setup: StoreApi<SetupState> }) {
         <div data-testid="hardware">
           <p>llama.cpp runs on <b>{hw.backend}</b>{hw.devices.length > 0 ? ` (${hw.devices.join(', ')})` : ''}; {hw.threads} CPU threads of {hw.cpu.physicalCores} physical cores;
             {hw.vram ? ` VRAM ${mb(hw.vram.freeBytes)} free of ${mb(hw.vram.totalBytes)}` : ' no GPU memory'}.</p>
+          {/* Sampling and training use different llama.cpp builds: an NVIDIA GPU samples with CUDA but trains through Vulkan. */}
+          <table data-testid="compute">
+            <thead><tr><th /><th>runs on</th><th>devices</th><th>on {hw.platform} it can use</th></tr></thead>
+            <tbody>
+              <tr><th scope="row">sampling</th><td><b>{hw.backend}</b></td><td>{hw.devices.join(', ') || 'CPU'}</td><td>{hw.available.join(', ')}</td></tr>
+              <tr><th scope="row">training</th><td><b>{hw.training.backend ?? 'unknown'}</b></td><td>{hw.training.devices.join(', ') || '—'}</td><td>{hw.training.shipped.join(', ')}</td></tr>
+            </tbody>
+          </table>
           {hw.warnings.map((w) => <p key={w} role="alert" className="error">{w}</p>)}
         </div>
       ) : <button type="button" onClick={() => void state.detectHardware()}>detect hardware</button>}
