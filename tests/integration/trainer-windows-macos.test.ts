@@ -54,7 +54,8 @@ const baseArgs = (cfg: string, out: string, checkpoints?: string): string[] => [
 
 /** Greedy continuation of the prompt in node-llama-cpp on Linux, with or without an adapter. */
 async function greedy(adapter: string | undefined, maxTokens = 20): Promise<string> {
-  const context = await model.createContext({ contextSize: 256, ...(adapter ? { lora: { adapters: [{ filePath: adapter, scale: 1 }] } } : {}) });
+  // One thread: ggml's workers spin at their barriers, and the other core belongs to the other test worker.
+  const context = await model.createContext({ contextSize: 256, threads: 1, ...(adapter ? { lora: { adapters: [{ filePath: adapter, scale: 1 }] } } : {}) });
   try {
     const out = [];
     for await (const token of context.getSequence().evaluate(promptTokens(model, PROMPT, 'completion'), { temperature: 0 })) {
