@@ -107,7 +107,7 @@ describe('ilf models, hardware and sample', () => {
     expect(hw.training.devices).toEqual([expect.stringMatching(/^CPU: /)]);
     expect(hw.warnings.join(' ')).toMatch(/training will run on the CPU: the trainer found no Vulkan or ROCm device/);
     const text = (await ilf(['hardware'])).stdout;
-    expect(text).toMatch(/^platform: linux-x64\nsampling: cpu; available: .*cpu\ntraining: the CPU \(CPU: .*\); on linux-x64 the trainer can use Vulkan, ROCm, the CPU\n/);
+    expect(text).toMatch(/^platform: linux-x64\nsampling: cpu( \(asked for auto\))?; available: .*cpu\ntraining: the CPU \(CPU: .*\); on linux-x64 the trainer can use Vulkan, ROCm, the CPU\n/);
 
     await ilf(['--data-dir', dir, 'import', sharedData('mbpp.jsonl'), '--format', 'mbpp']);
     // Started without a one-thread pool: the CLI re-runs itself with one for reproducible sampling.
