@@ -533,6 +533,8 @@ describe.runIf(haveChromium)('the renderer in Chromium', () => {
       await expect.poll(() => page.getByTestId('setup').locator('.empty').textContent()).toMatch(/No model yet/);
       await page.getByRole('button', { name: 'detect hardware' }).click();
       await expect.poll(() => page.getByTestId('hardware').textContent()).toMatch(/llama\.cpp runs on \w+/);
+      // Sampling's and training's backends side by side; training's as the trainer itself found it (no GPU here).
+      expect(await page.getByTestId('compute').getByRole('row', { name: /training/ }).textContent()).toMatch(/^training\s*cpu\s*CPU: .+vulkan, rocm, cpu$/);
 
       await page.getByLabel('download').fill(`${hubUrl}/slow.gguf`);
       await page.getByLabel('download').press('Enter');
