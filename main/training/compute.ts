@@ -35,6 +35,7 @@ export function trainingBackendOf(registry: string): TrainingBackendName | null 
 export function trainerDevices(binary: string = trainerBinary(), timeoutMs = 30_000): Promise<TrainerDevice[]> {
   return new Promise((resolve, reject) => {
     execFile(binary, ['--list-devices'], { timeout: timeoutMs, encoding: 'utf8', windowsHide: true }, (error, stdout) => {
+      let explained: string | undefined;
       for (const line of stdout.split('\n')) {
         let parsed: unknown;
         try {
@@ -44,8 +45,10 @@ export function trainerDevices(binary: string = trainerBinary(), timeoutMs = 30_
         }
         const event = TrainerEvent.safeParse(parsed);
         if (event.success && event.data.phase === 'devices') return resolve(event.data.devices);
+        // e.g. Windows without vulkan-1.dll: the trainer names what it could not load.
+        if (event.success && event.data.phase === 'error') explained = event.data.message;
       }
-      reject(error ?? new Error('the trainer printed no device list'));
+      reject(explained !== undefined ? new Error(explained) : error ?? new Error('the trainer printed no device list'));
     });
   });
 }

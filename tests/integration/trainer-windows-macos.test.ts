@@ -98,6 +98,25 @@ describe.skipIf(!trainer.available)(`${trainer.label}${trainer.reason ? ` (skipp
     if (process.platform === 'darwin' && process.arch === 'arm64') expect(devices.map((d) => d.backend)).toContain('MTL');
   }, 60_000);
 
+  // The exe alone in a folder, then beside a DLL that is not the fork (a mingw runtime DLL): each refusal names what is wrong.
+  it.skipIf(process.platform !== 'linux')('a missing fork DLL, or one without the functions, is named in the error line', () => {
+    const exe = trainer.prefix[0] ?? '';
+    const alone = path.join(dir, 'alone');
+    fs.mkdirSync(alone);
+    fs.copyFileSync(exe, path.join(alone, 'ilf-trainer.exe'));
+    const run = (): { status: number | null; line: { phase?: string; message?: string } } => {
+      const r = spawnSync(trainer.command, [path.join(alone, 'ilf-trainer.exe'), '--list-devices'], { env: trainer.env, encoding: 'utf8', timeout: 60_000 });
+      return { status: r.status, line: JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { phase?: string; message?: string } };
+    };
+    const missing = run();
+    expect(missing.status).toBe(1);
+    expect(missing.line.message).toMatch(/^cannot load the llama\.cpp fork .*qvac__fabric\.bare: .*\(the file is missing: reinstall the app or run `npm run build:trainer`\)$/);
+    fs.copyFileSync('/usr/lib/gcc/x86_64-w64-mingw32/12-posix/libssp-0.dll', path.join(alone, 'qvac__fabric.bare'));
+    const wrong = run();
+    expect(wrong.status).toBe(1);
+    expect(wrong.line.message).toMatch(/qvac__fabric\.bare does not export ggml_\w+, .*\bggml_backend_dev_count, .*\bllama_backend_init, .* \(a different @qvac\/fabric version than the trainer was built for\?\)$/);
+  }, 60_000);
+
   it('trains on CPU: the loss falls, and the adapter loads in node-llama-cpp on Linux and changes what the model writes', async () => {
     const out = path.join(dir, 'adapter.gguf');
     const run = train(baseArgs(config('full.json', {}), out));
