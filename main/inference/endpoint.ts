@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PromptFormat } from '../datasets/prompt.js';
 import { AppError } from '../errors.js';
-import type { EndpointSpec } from '../store/models.js';
+import type { EndpointSpec, ModelRow } from '../store/models.js';
+import type { Store } from '../store/store.js';
 import { firstStop, type Generated, type GenerateParams } from './generate.js';
 
 /**
@@ -277,4 +279,63 @@ export class EndpointClient {
       return { text, tokens, finishReason: finish, systemFingerprint: fingerprint };
     });
   }
+}
+
+export interface AddEndpointOptions {
+  servedModel: string;
+  apiKeyEnv?: string | undefined;
+  maxConcurrency?: number | undefined;
+  nPerRequest?: boolean | undefined;
+  /** The registered GGUF the server runs, so that model's adapters can be applied on it. */
+  servesModelId?: number | undefined;
+  name?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Registers an OpenAI-compatible endpoint as a model. The server must answer /v1/models and list
+ * the model named (so a typo fails now, not mid-run); the key is read from its variable for that
+ * check and never stored. Adding the same URL and model again updates its settings.
+ */
+export async function addEndpoint(store: Store, rawUrl: string, options: AddEndpointOptions): Promise<{ model: ModelRow; created: boolean }> {
+  const url = normalizeEndpointUrl(rawUrl);
+  const servedModel = options.servedModel.trim();
+  if (!servedModel) throw new AppError('BAD_INPUT', 'the endpoint needs the name of the model it serves', 'give --model NAME (as /v1/models lists it)');
+  if (options.apiKeyEnv !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.apiKeyEnv)) {
+    throw new AppError('BAD_INPUT', `"${options.apiKeyEnv}" is not an environment variable name`, 'give the variable\'s name (e.g. OPENAI_API_KEY), not the key itself');
+  }
+  const maxConcurrency = options.maxConcurrency ?? 4;
+  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 1024) {
+    throw new AppError('BAD_INPUT', `max concurrency must be an integer from 1 to 1024, got ${maxConcurrency}`);
+  }
+  const served = options.servesModelId === undefined ? undefined : store.models.get(options.servesModelId);
+  if (options.servesModelId !== undefined && (!served || served.endpoint)) {
+    throw new AppError('NOT_FOUND', `no local model with id ${options.servesModelId}`, 'give the id of the GGUF the server runs (`ilf models list`)');
+  }
+  const spec: EndpointSpec = {
+    url, servedModel, apiKeyEnv: options.apiKeyEnv ?? null, maxConcurrency, nPerRequest: options.nPerRequest ?? false, servesModelId: served?.id ?? null,
+  };
+  const client = new EndpointClient(spec, { retries: 1, timeoutMs: 15_000 });
+  let ids: string[];
+  try {
+    ids = await client.models(options.signal);
+  } catch (e) {
+    if (e instanceof AppError && e.code === 'UNAVAILABLE') {
+      throw new AppError('BAD_INPUT', `cannot reach ${url}: ${e.message}`, 'start the server first (see the README, "Endpoints"), then add it');
+    }
+    throw e;
+  }
+  if (!ids.includes(servedModel)) {
+    throw new AppError('BAD_INPUT', `${url} does not serve "${servedModel}"`, ids.length > 0 ? `it serves: ${ids.slice(0, 20).join(', ')}` : 'it lists no models');
+  }
+  const identity = createHash('sha256').update(`endpoint\n${url}\n${servedModel}`).digest('hex');
+  const { id, created } = store.models.add({
+    name: options.name ?? `${servedModel} @ ${url}`, path: url, sha256: identity, architecture: 'endpoint', quantization: 'n/a', sizeBytes: 0,
+    parameterCount: null, contextLength: null,
+    // Chat completions apply the server's own template; whether the model was tuned for chat is the person's call.
+    hasChatTemplate: true, source: url, endpoint: spec,
+  });
+  const model = store.models.get(id);
+  if (!model) throw new Error(`model ${id} vanished`);
+  return { model, created };
 }
