@@ -248,16 +248,29 @@ export class EndpointClient {
       stream: false,
     });
     const route = format === 'completion' ? '/v1/completions' : '/v1/chat/completions';
+    // The first failure stops the requests still out (and their retries): their answers would be dropped anyway.
+    const stopRest = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stopRest.signal]) : stopRest.signal;
     const call = (seed: number, count: number): Promise<EndpointGenerated[]> =>
-      this.slots.run(async () => this.parse(await this.postJson(route, body(seed, count), options.signal), format, params, count));
+      this.slots.run(async () => {
+        signal.throwIfAborted();
+        return this.parse(await this.postJson(route, body(seed, count), signal), format, params, count);
+      });
+    const all = async (seeds: readonly number[]): Promise<EndpointGenerated[]> => {
+      try {
+        return (await Promise.all(seeds.map((s) => call(s, 1)))).flat();
+      } catch (e) {
+        stopRest.abort();
+        throw e;
+      }
+    };
     if (this.spec.nPerRequest && n > 1) {
       const out = await call(params.seeds[0] ?? 0, n);
       if (out.length >= n) return out.slice(0, n);
       // Fewer choices than asked: the server does not honour n; the rest one by one.
-      const rest = await Promise.all(params.seeds.slice(out.length).map((s) => call(s, 1)));
-      return [...out, ...rest.flat()];
+      return [...out, ...(await all(params.seeds.slice(out.length)))];
     }
-    return (await Promise.all(params.seeds.map((s) => call(s, 1)))).flat();
+    return all(params.seeds);
   }
 
   private parse(res: Record<string, unknown>, format: PromptFormat, params: GenerateParams, asked: number): EndpointGenerated[] {
