@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { PromptFormat } from '../datasets/prompt.js';
 import { AppError } from '../errors.js';
 import type { LlamaRuntime } from '../models/runtime.js';
-import type { AdapterRow, ModelRow } from '../store/models.js';
+import type { AdapterRow, EndpointSpec, ModelRow } from '../store/models.js';
 import { EndpointClient, type EndpointOptions } from './endpoint.js';
 import { generateSamples, type Generated, type GenerateParams } from './generate.js';
 import { promptTokens } from './prompt-tokens.js';
@@ -75,6 +75,11 @@ class EndpointGenerator implements TextGenerator {
   async dispose(): Promise<void> {
     // nothing held: requests end with their promises
   }
+}
+
+/** An endpoint's generator with no adapter and no LoRA list (for a server that has none loaded). */
+export function endpointGenerator(spec: EndpointSpec, options?: EndpointOptions): TextGenerator {
+  return new EndpointGenerator(new EndpointClient(spec, options), undefined, undefined);
 }
 
 /** How to restart llama-server so it can apply `adapter` (it loads adapters only at start). */
