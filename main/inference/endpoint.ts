@@ -278,7 +278,7 @@ export class EndpointClient {
     if (!Array.isArray(choices) || choices.length === 0) throw new AppError('BAD_INPUT', `${this.spec.url} answered without choices`, 'is this an OpenAI-compatible server?');
     const usage = isRecord(res.usage) && typeof res.usage.completion_tokens === 'number' ? res.usage.completion_tokens : null;
     const fingerprint = typeof res.system_fingerprint === 'string' ? res.system_fingerprint.slice(0, 200) : null;
-    const ordered = [...choices].sort((a, b) => (isRecord(a) && isRecord(b) && typeof a.index === 'number' && typeof b.index === 'number' ? a.index - b.index : 0));
+    const ordered = (choices as unknown[]).slice().sort((a, b) => (isRecord(a) && isRecord(b) && typeof a.index === 'number' && typeof b.index === 'number' ? a.index - b.index : 0));
     return ordered.slice(0, asked).map((c) => {
       if (!isRecord(c)) throw new AppError('BAD_INPUT', `${this.spec.url} answered with a malformed choice`);
       const raw = format === 'completion' ? c.text : isRecord(c.message) ? c.message.content : undefined;

@@ -169,8 +169,8 @@ describe.skipIf(skipReason !== null)(`against a real llama-server${skipReason ? 
       feedbackId: feedback[0] ?? 0, k: 3, modelId: endpointId, temperature: 0.7, topP: 0.9, maxTokens: 24, seed: 11, promptFormat: 'chat',
     });
     expect(ids).toHaveLength(3);
-    const rows = store.db.prepare<[], { refiner_model_id: number; params: string; completion: string; program: string }>(
-      `SELECT refiner_model_id, params, completion, program FROM refinements WHERE id IN (${ids.join(',')}) ORDER BY refinement_index`).all();
+    const rows = store.db.prepare<[string], { refiner_model_id: number; params: string; completion: string; program: string }>(
+      'SELECT refiner_model_id, params, completion, program FROM refinements WHERE id IN (SELECT value FROM json_each(?)) ORDER BY refinement_index').all(JSON.stringify(ids));
     for (const r of rows) {
       expect(r.refiner_model_id).toBe(endpointId);
       const params = JSON.parse(r.params) as Record<string, unknown>;

@@ -26,7 +26,9 @@ export const endpoints: Migration = {
     // (as older builds' tests do) still migrates.
     for (const [table, column, definition] of COLUMNS) {
       const have = (db.pragma(`table_info(${table})`) as { name: string }[]).some((c) => c.name === column);
-      if (!have) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+      // Names and definitions are the constants above, never input (DDL takes no ? parameters).
+      const alterSql = `ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`;
+      if (!have) db.exec(alterSql);
     }
   },
 };
