@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { specForParams, writeTinyModel } from '../../native-models/gguf/writer.js';
@@ -148,6 +150,51 @@ describe.skipIf(skipReason !== null)(`against a real llama-server${skipReason ? 
     const after = store.db.prepare<[number], { id: number; completion: string }>('SELECT id, completion FROM samples WHERE run_id = ? ORDER BY id').all(runId);
     expect(after.slice(0, stored)).toEqual(before);
     expect(store.runs.samplingRun(runId)?.status).toBe('completed');
+  }, 180_000);
+
+  it('retries a 503 and a 429 with backoff, and a cancel stops the run with what finished kept', async () => {
+    // A real proxy in front of the server that answers the first two requests it sees with 503, then 429.
+    let seen = 0;
+    const proxy = http.createServer((req, res) => {
+      seen += 1;
+      if (req.url?.startsWith('/v1/') && req.method === 'POST' && seen <= 2) {
+        res.writeHead(seen === 1 ? 503 : 429, { 'content-type': 'application/json', 'retry-after': '0' });
+        res.end(JSON.stringify({ error: { message: 'busy' } }));
+        return;
+      }
+      const upstream = http.request(`${server.url}${req.url ?? '/'}`, { method: req.method, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      const proxied = (await addEndpoint(store, url, { servedModel: 'tiny', maxConcurrency: 1 })).model.id;
+      seen = 0;
+      const report = await runSampling({ store, runtime, endpointOptions: { retries: 3, backoffMs: 20 } }, { ...base(proxied), n: 1, limit: 1, maxTokens: 8 });
+      expect(report.samplesCreated).toBe(1);
+      expect(seen).toBe(3); // 503, 429, then the answer
+      // With no retries left, the same errors fail the run and say what to do.
+      seen = 0;
+      await expectAppError(runSampling({ store, runtime, endpointOptions: { retries: 1, backoffMs: 20 } }, { ...base(proxied), n: 1, limit: 1, maxTokens: 8, seed: 2 }),
+        'UNAVAILABLE', /failed 2 times; last: HTTP 429: "busy"/);
+
+      const controller = new AbortController();
+      let runId = 0;
+      const watch = setInterval(() => { if (runId > 0 && countSamples(runId) >= 4) controller.abort(); }, 2);
+      seen = 10;
+      const cancelled = runSampling({ store, runtime }, { ...base(proxied), limit: 6, seed: 9 }, { signal: controller.signal, onRun: (r) => { runId = r; } });
+      await expect(cancelled).rejects.toMatchObject({ name: 'AbortError' });
+      clearInterval(watch);
+      expect(store.runs.samplingRun(runId)?.status).toBe('cancelled');
+      const kept = countSamples(runId);
+      expect(kept).toBeGreaterThanOrEqual(4);
+      expect(kept).toBeLessThan(24);
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   }, 180_000);
 
   it('refines through /v1/chat/completions and writes model feedback through the endpoint', async () => {
