@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const file = path.join(dir, 'model-20m.gguf');
   const written = await writeTinyModel(file, specForParams('20M', { seed: 3 }));
   const server = await startLlamaServer(binary.path, {
-    model: file, alias: 'bench', logFile: path.join(dir, 'server.log'), parallel: PARALLEL, threads, contextSize: 256,
+    model: file, alias: 'bench', logFile: path.join(dir, 'server.log'), parallel: PARALLEL, threads, contextSize: 512,
   });
   try {
     console.log(`bench:endpoint — llama-server, generated model ${(written.parameterCount / 1e6).toFixed(1)}M params, ${SAMPLES} samples × ${TOKENS} tokens, ` +

@@ -66,7 +66,7 @@ export async function startLlamaServer(binary: string, options: {
   const args = [
     '-m', options.model, '--alias', options.alias, '--host', '127.0.0.1', '--port', String(port),
     '--parallel', String(parallel), '--threads', String(options.threads ?? 1), '--threads-http', '2',
-    '-c', String((options.contextSize ?? 512) * parallel), '--no-webui', '--no-warmup',
+    '-c', String((options.contextSize ?? 2048) * parallel), '--no-webui', '--no-warmup',
     ...(options.lora ?? []).flatMap((f) => ['--lora', f]),
     ...(options.lora?.length ? ['--lora-init-without-apply'] : []),
   ];
