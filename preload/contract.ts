@@ -186,6 +186,17 @@ export const ModelInfo = z.object({
   /** The LoRA trainer can train this quantization (not K-quants). */
   trainable: z.boolean(),
   addedAt: z.string(),
+  /** A local GGUF file, or an OpenAI-compatible endpoint (then `path` is its base URL). */
+  kind: z.enum(['gguf', 'endpoint']).default('gguf'),
+  /** How to reach an endpoint; the API key itself is never stored or sent here, only its variable's name. */
+  endpoint: z.object({
+    url: z.string(),
+    servedModel: z.string(),
+    apiKeyEnv: z.string().nullable(),
+    maxConcurrency: z.number().int(),
+    nPerRequest: z.boolean(),
+    servesModelId: z.number().int().nullable(),
+  }).nullable().default(null),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;
 
@@ -499,6 +510,19 @@ export const requests = {
   'models.list': { input: z.undefined(), output: z.object({ models: z.array(ModelInfo), adapters: z.array(AdapterInfo) }) },
   'models.add': {
     input: z.object({ file: z.string().min(1), name: z.string().min(1).max(200).optional() }),
+    output: z.object({ model: ModelInfo, created: z.boolean() }),
+  },
+  /** Registers an OpenAI-compatible endpoint (llama-server, vLLM, Ollama, LM Studio) as a model; the server must list the model. */
+  'models.addEndpoint': {
+    input: z.object({
+      url: z.string().trim().min(1).max(2000),
+      servedModel: z.string().trim().min(1).max(500),
+      apiKeyEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'give the name of an environment variable, not the key').max(200).optional(),
+      maxConcurrency: z.number().int().min(1).max(1024).optional(),
+      nPerRequest: z.boolean().optional(),
+      servesModelId: z.number().int().positive().optional(),
+      name: z.string().min(1).max(200).optional(),
+    }),
     output: z.object({ model: ModelInfo, created: z.boolean() }),
   },
   'models.recommended': { input: z.undefined(), output: z.array(RecommendedModel) },

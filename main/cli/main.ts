@@ -38,6 +38,9 @@ Models:
   models add FILE.gguf [--name NAME]      check and register a local GGUF
   models download REF [--sha256 HEX]      hf:OWNER/REPO/FILE.gguf or a URL; resumes; registers
   models add-adapter FILE.gguf --model ID register a LoRA adapter for its base model
+  models add-endpoint URL --model NAME [--api-key-env VAR] [--max-concurrency N] [--n-per-request] [--serves ID]
+                                          an OpenAI-compatible server as a model (the key stays in VAR;
+                                          --serves: the local GGUF it runs, whose adapters it may apply)
   models recommended [--json]             code models that fit a desktop GPU
   hardware [--json] [--gpu auto|cuda|vulkan|metal|cpu]
                       what llama.cpp runs on, devices, VRAM, threads
@@ -168,6 +171,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         schedule: { type: 'string' },
         'weight-decay': { type: 'string' },
         'checkpoint-every': { type: 'string' },
+        'api-key-env': { type: 'string' },
+        'max-concurrency': { type: 'string' },
+        'n-per-request': { type: 'boolean', default: false },
+        serves: { type: 'string' },
         list: { type: 'boolean', default: false },
         all: { type: 'boolean', default: false },
         text: { type: 'string' },

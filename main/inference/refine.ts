@@ -1,11 +1,12 @@
 import { completionPrompt, type PromptFormat } from '../datasets/prompt.js';
 import { AppError } from '../errors.js';
-import type { LlamaRuntime } from '../models/runtime.js';
+import { hasSerialThreadpool, type LlamaRuntime } from '../models/runtime.js';
 import type { RefineExample, RefineInput } from '../store/feedback.js';
 import type { Store } from '../store/store.js';
-import { generateSamples, sampleSeed } from './generate.js';
-import { extractCode, promptTokens } from './prompt-tokens.js';
-import { ModelSession } from './session.js';
+import type { EndpointOptions } from './endpoint.js';
+import { sampleSeed } from './generate.js';
+import { adapterFits, openGenerator } from './generator.js';
+import { extractCode } from './prompt-tokens.js';
 
 /** Where a refinement ends in the completion format: the next section or the next example. */
 export const REFINE_STOP = ['\n"""', '\n# Incorrect solution', '\n# Feedback', '\n# Refined solution', '\nif __name__', '\nassert '] as const;
@@ -48,7 +49,7 @@ export interface RefineConfig {
  * refiner, its prompt and seed, the raw completion and the program), and returns their ids.
  * Testing them is the sandbox's job, done by the caller.
  */
-export async function generateRefinements(deps: { store: Store; runtime: LlamaRuntime }, config: RefineConfig, signal?: AbortSignal): Promise<number[]> {
+export async function generateRefinements(deps: { store: Store; runtime: LlamaRuntime; endpointOptions?: EndpointOptions | undefined }, config: RefineConfig, signal?: AbortSignal): Promise<number[]> {
   const { store, runtime } = deps;
   const input: RefineInput | undefined = store.lineage.refineInput(config.feedbackId);
   if (!input) throw new AppError('NOT_FOUND', `no feedback with id ${config.feedbackId}`);
@@ -56,7 +57,7 @@ export async function generateRefinements(deps: { store: Store; runtime: LlamaRu
   if (!model) throw new AppError('NOT_FOUND', `no model with id ${config.modelId}`, 'list models with `ilf models list`');
   const adapter = config.adapterId != null ? store.models.adapter(config.adapterId) : undefined;
   if (config.adapterId != null && !adapter) throw new AppError('NOT_FOUND', `no adapter with id ${config.adapterId}`);
-  if (adapter && adapter.baseModelId !== model.id) {
+  if (adapter && !adapterFits(model, adapter)) {
     throw new AppError('BAD_INPUT', `adapter ${adapter.id} was made for model ${adapter.baseModelId}, not model ${model.id}`, 'use the adapter with its own base model');
   }
   if (config.promptFormat === 'chat' && !model.hasChatTemplate) throw new AppError('BAD_INPUT', `${model.name} has no chat template`, 'use the completion format');
@@ -64,10 +65,9 @@ export async function generateRefinements(deps: { store: Store; runtime: LlamaRu
   const prompt = refinePrompt(input, examples, config.promptFormat);
   const seeds = Array.from({ length: config.k }, (_, i) => sampleSeed(config.seed, `refine:${config.feedbackId}`, i));
 
-  const session = await ModelSession.open(runtime, { modelPath: model.path, adapterPath: adapter?.path ?? null }, signal);
+  const generator = await openGenerator({ runtime, endpointOptions: deps.endpointOptions, baseModel: (id) => store.models.get(id) }, model, adapter, hasSerialThreadpool(), signal);
   try {
-    const tokens = promptTokens(session.model, prompt, config.promptFormat);
-    const generated = await generateSamples(session.model, { contextSize: tokens.length + config.maxTokens + 8, threads: runtime.threads, adapterPath: session.adapterPath }, tokens, {
+    const generated = await generator.generate(prompt, config.promptFormat, {
       temperature: config.temperature, topP: config.topP, maxTokens: config.maxTokens, seeds,
       stop: config.promptFormat === 'completion' ? [...REFINE_STOP] : [],
     }, { signal });
@@ -78,10 +78,13 @@ export async function generateRefinements(deps: { store: Store; runtime: LlamaRu
         feedbackId: config.feedbackId, origin: 'model', refinerModelId: model.id, refinerAdapterId: adapter?.id ?? null,
         refinementIndex: i, promptId, completion: g.text, seed: seeds[i] ?? null,
         program: config.promptFormat === 'chat' ? extractCode(g.text) : g.text.trimEnd() + '\n',
-        params: { temperature: config.temperature, topP: config.topP, maxTokens: config.maxTokens, fewShot: examples.length, promptFormat: config.promptFormat, finishReason: g.finishReason },
+        params: {
+          temperature: config.temperature, topP: config.topP, maxTokens: config.maxTokens, fewShot: examples.length, promptFormat: config.promptFormat, finishReason: g.finishReason,
+          ...(model.endpoint ? { endpoint: { ...generator.provenance, systemFingerprint: g.systemFingerprint ?? null }, reproducible: false } : {}),
+        },
       }));
     });
   } finally {
-    await session.dispose();
+    await generator.dispose();
   }
 }

@@ -3,9 +3,10 @@ import { buildPrompt, type PromptFormat } from '../datasets/prompt.js';
 import { AppError } from '../errors.js';
 import { hasSerialThreadpool, type LlamaRuntime } from '../models/runtime.js';
 import type { Store } from '../store/store.js';
-import { generateSamples, sampleSeed } from './generate.js';
-import { programFor, promptTokens } from './prompt-tokens.js';
-import { ModelSession } from './session.js';
+import type { EndpointOptions } from './endpoint.js';
+import { sampleSeed } from './generate.js';
+import { adapterFits, openGenerator, type TextGenerator } from './generator.js';
+import { programFor } from './prompt-tokens.js';
 
 /** The Codex/ILF stop sequences for completion prompts. */
 export const DEFAULT_STOP = ['\nclass', '\ndef', '\n#', '\nif', '\nprint'] as const;
@@ -60,7 +61,7 @@ const MAX_PARALLEL = 32;
  * what finished is kept and the run is marked cancelled.
  */
 export async function runSampling(
-  deps: { store: Store; runtime: LlamaRuntime },
+  deps: { store: Store; runtime: LlamaRuntime; endpointOptions?: EndpointOptions },
   config: SamplingConfig,
   options: { signal?: AbortSignal; onProgress?: (p: SamplingProgress) => void; resumeRunId?: number; onRun?: (runId: number) => void } = {},
 ): Promise<SamplingReport> {
@@ -69,7 +70,7 @@ export async function runSampling(
   if (!model) throw new AppError('NOT_FOUND', `no model with id ${config.modelId}`, 'list models with `ilf models list`');
   const adapter = config.adapterId != null ? store.models.adapter(config.adapterId) : undefined;
   if (config.adapterId != null && !adapter) throw new AppError('NOT_FOUND', `no adapter with id ${config.adapterId}`, 'list adapters with `ilf models list`');
-  if (adapter && adapter.baseModelId !== model.id) {
+  if (adapter && !adapterFits(model, adapter)) {
     throw new AppError('BAD_INPUT', `adapter ${adapter.id} was made for model ${adapter.baseModelId} (sha256 ${adapter.baseModelSha256.slice(0, 12)}…), not model ${model.id}`,
       'use the adapter with its own base model');
   }
@@ -101,7 +102,13 @@ export async function runSampling(
       purpose: config.purpose ?? 'ilf', modelId: model.id, adapterId: adapter?.id ?? null, datasetId: dataset.id,
       split: config.split ?? '*', promptFormat: config.promptFormat, n: config.n, temperature: config.temperature,
       topP: config.topP, maxTokens: config.maxTokens, stop, seed: config.seed,
-      params: { limit: config.limit ?? null, threads: runtime.threads, modelSha256: model.sha256, adapterSha256: adapter?.sha256 ?? null, reproducible: hasSerialThreadpool() },
+      params: {
+        limit: config.limit ?? null, modelSha256: model.sha256, adapterSha256: adapter?.sha256 ?? null,
+        ...(model.endpoint
+          // An endpoint's batching, build and hardware are not ours: never bit-reproducible.
+          ? { endpoint: { baseUrl: model.endpoint.url, servedModel: model.endpoint.servedModel }, reproducible: false }
+          : { threads: runtime.threads, reproducible: hasSerialThreadpool() }),
+      },
     });
   }
   store.runs.setRunStatus(runId, 'running');
@@ -109,7 +116,7 @@ export async function runSampling(
 
   const stored = store.runs.storedSampleIndices(runId);
   const parallel = Math.min(config.n, MAX_PARALLEL);
-  let session: ModelSession | undefined;
+  let generator: TextGenerator | undefined;
   let contextSize = 0;
   const started = performance.now();
   let tokens = 0;
@@ -142,24 +149,25 @@ export async function runSampling(
       }
       const prompt = prompts[i] ?? '';
       // Loaded on the first task with work to do, so a finished run loads nothing.
-      if (!session) {
-        session = await ModelSession.open(runtime, { modelPath: model.path, adapterPath: adapter?.path ?? null }, options.signal);
-        const loaded = session.model;
-        contextSize = Math.max(...prompts.map((p) => promptTokens(loaded, p, config.promptFormat).length)) + config.maxTokens + 8;
+      if (!generator) {
+        const opened = await openGenerator({ runtime, endpointOptions: deps.endpointOptions, baseModel: (id) => store.models.get(id) },
+          model, adapter, hasSerialThreadpool(), options.signal);
+        generator = opened;
+        // One context size for the whole run (a local model): a sample then depends only on its prompt and seed.
+        contextSize = Math.max(...prompts.map((p) => opened.countTokens(p, config.promptFormat) ?? 0)) + config.maxTokens + 8;
       }
-      const tokensIn = promptTokens(session.model, prompt, config.promptFormat);
       for (let from = 0; from < missing.length; from += parallel) {
         const indices = missing.slice(from, from + parallel);
         const seeds = indices.map((k) => sampleSeed(config.seed, task.taskKey, k));
-        const generated = await generateSamples(session.model, { contextSize, threads: runtime.threads, adapterPath: session.adapterPath }, tokensIn,
+        const generated = await generator.generate(prompt, config.promptFormat,
           { temperature: config.temperature, topP: config.topP, maxTokens: config.maxTokens, stop, seeds },
-          { signal: options.signal, onToken: () => { tokens += 1; report(); } });
+          { signal: options.signal, onToken: () => { tokens += 1; report(); }, contextSize });
         options.signal?.throwIfAborted();
         // One transaction per batch: a crash loses at most the batch in flight.
         store.transaction(() => store.runs.insertSamples(runId, generated.map((g, j) => ({
           taskId: task.id, sampleIndex: indices[j] ?? 0, seed: seeds[j] ?? 0, prompt,
           completion: g.text, program: programFor(config.promptFormat, task.codePrefix, g.text),
-          tokenCount: g.tokens, finishReason: g.finishReason,
+          tokenCount: g.tokens, finishReason: g.finishReason, systemFingerprint: g.systemFingerprint ?? null,
         }))));
         created += generated.length;
       }
@@ -171,7 +179,7 @@ export async function runSampling(
     store.runs.setRunStatus(runId, (e as Error).name === 'AbortError' ? 'cancelled' : 'failed');
     throw e;
   } finally {
-    await session?.dispose();
+    await generator?.dispose();
     report(true);
   }
   const seconds = (performance.now() - started) / 1000;

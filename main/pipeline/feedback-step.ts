@@ -1,9 +1,9 @@
 import { completionPrompt } from '../datasets/prompt.js';
 import { AppError } from '../errors.js';
-import { generateSamples, sampleSeed } from '../inference/generate.js';
-import { promptTokens } from '../inference/prompt-tokens.js';
-import { ModelSession } from '../inference/session.js';
-import type { LlamaRuntime } from '../models/runtime.js';
+import { sampleSeed } from '../inference/generate.js';
+import { openGenerator } from '../inference/generator.js';
+import type { EndpointOptions } from '../inference/endpoint.js';
+import { hasSerialThreadpool, type LlamaRuntime } from '../models/runtime.js';
 import type { FeedbackSource } from '../store/feedback.js';
 import type { Store } from '../store/store.js';
 import { executionFeedback, shuffledFeedbackIndices } from './feedback-sources.js';
@@ -46,7 +46,7 @@ export function critiquePrompt(c: Candidate, testReport: string): string {
  * it. Returns the feedback ids, one per candidate.
  */
 export async function automaticFeedback(
-  deps: { store: Store; runtime?: LlamaRuntime },
+  deps: { store: Store; runtime?: LlamaRuntime; endpointOptions?: EndpointOptions | undefined },
   samplingRunId: number,
   source: AutomaticSource,
   options: { modelId?: number; seed?: number; signal?: AbortSignal } = {},
@@ -80,22 +80,21 @@ export async function automaticFeedback(
   }
   // source === 'model': the loaded model critiques each program.
   const model = options.modelId === undefined ? undefined : store.models.get(options.modelId);
-  if (!model || !deps.runtime) throw new AppError('BAD_INPUT', 'model feedback needs a model', 'give the critic model (--critic ID)');
+  if (!model || (!deps.runtime && !model.endpoint)) throw new AppError('BAD_INPUT', 'model feedback needs a model', 'give the critic model (--critic ID)');
   const todo = candidates.map((c, i) => ({ c, i })).filter(({ c }) => existing(c.sampleId) === undefined);
   const written = new Map<number, string>();
   if (todo.length > 0) {
-    const session = await ModelSession.open(deps.runtime, { modelPath: model.path, adapterPath: null }, options.signal);
+    const generator = await openGenerator({ runtime: deps.runtime, endpointOptions: deps.endpointOptions }, model, undefined, hasSerialThreadpool(), options.signal);
     try {
       for (const { c, i } of todo) {
-        const tokens = promptTokens(session.model, critiquePrompt(c, reports[i] ?? ''), 'completion');
-        const [out] = await generateSamples(session.model, { contextSize: tokens.length + 136, threads: deps.runtime.threads, adapterPath: null }, tokens,
+        const [out] = await generator.generate(critiquePrompt(c, reports[i] ?? ''), 'completion',
           { temperature: 0, topP: 1, maxTokens: 128, seeds: [sampleSeed(options.seed ?? 1, `critique:${c.sampleId}`, 0)], stop: ['\n\n', '\ndef ', '\n"""'] },
           { signal: options.signal });
         const text = (out?.text ?? '').split('\n').map((l) => l.replace(/^\s*#\s?/, '')).join('\n').trim();
         written.set(c.sampleId, text || '(the model wrote no feedback)');
       }
     } finally {
-      await session.dispose();
+      await generator.dispose();
     }
   }
   return store.transaction(() => candidates.map((c) => existing(c.sampleId) ?? store.lineage.addFeedback({

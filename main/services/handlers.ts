@@ -10,6 +10,7 @@ import { addLocalModel } from '../models/registry.js';
 import { DownloadJobs } from '../models/download-jobs.js';
 import type { LlamaRuntime } from '../models/runtime.js';
 import type { ModelRow } from '../store/models.js';
+import { addEndpoint } from '../inference/endpoint.js';
 import { TrainingJobs } from '../training/jobs.js';
 import { trainingCompute } from '../training/compute.js';
 import { buildTrainingSet, exportTrainingSet, trainingRows } from '../training/dataset.js';
@@ -39,7 +40,7 @@ export interface ServiceContext {
   fileRoot?: string;
 }
 
-const modelInfo = (m: ModelRow): ModelInfo => ({ ...m, trainable: isTrainable(m.quantization) });
+const modelInfo = (m: ModelRow): ModelInfo => ({ ...m, trainable: m.kind === 'gguf' && isTrainable(m.quantization) });
 
 /**
  * The handlers and what they started: disposing stops a running round, stops training (with a
@@ -128,6 +129,14 @@ export function createHandlers(ctx: ServiceContext): ServiceHandlers {
     'models.add': async (p) => {
       const file = clientFile(p.file); // checked before anything starts
       const { model, created } = await addLocalModel(store, ctx.runtime(), file, p.name ? { name: p.name } : {});
+      return { model: modelInfo(model), created };
+    },
+    'models.addEndpoint': async (p) => {
+      // A shared server (ilf serve --root) reaches no address an annotator names: only the app's own user adds endpoints.
+      if (ctx.fileRoot !== undefined) throw new AppError('BAD_INPUT', 'endpoints are added on the machine that runs the app', 'run `ilf models add-endpoint` there');
+      const { model, created } = await addEndpoint(store, p.url, {
+        servedModel: p.servedModel, apiKeyEnv: p.apiKeyEnv, maxConcurrency: p.maxConcurrency, nPerRequest: p.nPerRequest, servesModelId: p.servesModelId, name: p.name,
+      });
       return { model: modelInfo(model), created };
     },
     'models.recommended': () => [...RECOMMENDED_MODELS],

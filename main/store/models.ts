@@ -1,6 +1,20 @@
 import type { Database } from 'better-sqlite3';
 
-/** Registered GGUF models and LoRA adapters. */
+/** Registered models (local GGUF files and OpenAI-compatible endpoints) and LoRA adapters. */
+
+/** How to reach an endpoint model. The API key itself is never stored, only its variable's name. */
+export interface EndpointSpec {
+  /** Base URL without the /v1 suffix, e.g. http://127.0.0.1:8080. */
+  url: string;
+  /** The model id the server serves (sent as `model`). */
+  servedModel: string;
+  apiKeyEnv: string | null;
+  maxConcurrency: number;
+  /** The server honours `n` (several choices per request); otherwise one request per sample. */
+  nPerRequest: boolean;
+  /** The local GGUF the server runs (llama-server): that model's adapters may be applied on the server. */
+  servesModelId: number | null;
+}
 
 export interface NewModel {
   name: string;
@@ -13,10 +27,13 @@ export interface NewModel {
   contextLength?: number | null;
   hasChatTemplate: boolean;
   source?: string | null;
+  /** Set for an endpoint; undefined/null for a local GGUF. */
+  endpoint?: EndpointSpec | null;
 }
 
 export interface ModelRow extends Required<NewModel> {
   id: number;
+  kind: 'gguf' | 'endpoint';
   addedAt: string;
 }
 
@@ -39,12 +56,18 @@ export interface AdapterRow extends Required<NewAdapter> {
 interface ModelDbRow {
   id: number; name: string; path: string; sha256: string; architecture: string; quantization: string; size_bytes: number;
   parameter_count: number | null; context_length: number | null; has_chat_template: number; source: string | null; added_at: string;
+  kind: 'gguf' | 'endpoint'; endpoint_url: string | null; served_model: string | null; api_key_env: string | null;
+  max_concurrency: number | null; n_per_request: number; serves_model_id: number | null;
 }
 
 const toModel = (r: ModelDbRow): ModelRow => ({
   id: r.id, name: r.name, path: r.path, sha256: r.sha256, architecture: r.architecture, quantization: r.quantization,
   sizeBytes: r.size_bytes, parameterCount: r.parameter_count, contextLength: r.context_length,
-  hasChatTemplate: r.has_chat_template === 1, source: r.source, addedAt: r.added_at,
+  hasChatTemplate: r.has_chat_template === 1, source: r.source, addedAt: r.added_at, kind: r.kind,
+  endpoint: r.kind === 'endpoint' && r.endpoint_url !== null && r.served_model !== null
+    ? { url: r.endpoint_url, servedModel: r.served_model, apiKeyEnv: r.api_key_env, maxConcurrency: r.max_concurrency ?? 4,
+        nPerRequest: r.n_per_request === 1, servesModelId: r.serves_model_id }
+    : null,
 });
 
 interface AdapterDbRow {
@@ -62,7 +85,14 @@ export class Models {
 
   /** Adds a model, or returns the one already registered with the same content (sha256). */
   add(m: NewModel): { id: number; created: boolean } {
+    const e = m.endpoint ?? null;
     const existing = this.bySha256(m.sha256);
+    if (existing && e) {
+      // The same (URL, model) again: its settings (key variable, concurrency, …) are updated.
+      this.db.prepare('UPDATE models SET name = ?, api_key_env = ?, max_concurrency = ?, n_per_request = ?, serves_model_id = ? WHERE id = ?')
+        .run(m.name, e.apiKeyEnv, e.maxConcurrency, e.nPerRequest ? 1 : 0, e.servesModelId, existing.id);
+      return { id: existing.id, created: false };
+    }
     if (existing) {
       if (existing.path !== m.path) this.db.prepare('UPDATE models SET path = ? WHERE id = ?').run(m.path, existing.id);
       return { id: existing.id, created: false };
@@ -71,11 +101,14 @@ export class Models {
       this.db
         .prepare(
           `INSERT INTO models (name, path, sha256, architecture, quantization, size_bytes, parameter_count,
-                               context_length, has_chat_template, source, added_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                               context_length, has_chat_template, source, added_at,
+                               kind, endpoint_url, served_model, api_key_env, max_concurrency, n_per_request, serves_model_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(m.name, m.path, m.sha256, m.architecture, m.quantization, m.sizeBytes, m.parameterCount ?? null,
-          m.contextLength ?? null, m.hasChatTemplate ? 1 : 0, m.source ?? null, new Date().toISOString()).lastInsertRowid,
+          m.contextLength ?? null, m.hasChatTemplate ? 1 : 0, m.source ?? null, new Date().toISOString(),
+          e ? 'endpoint' : 'gguf', e?.url ?? null, e?.servedModel ?? null, e?.apiKeyEnv ?? null, e?.maxConcurrency ?? null,
+          e?.nPerRequest ? 1 : 0, e?.servesModelId ?? null).lastInsertRowid,
     );
     return { id, created: true };
   }

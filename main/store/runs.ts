@@ -32,6 +32,8 @@ export interface NewSample {
   program: string;
   tokenCount?: number | null;
   finishReason?: string | null;
+  /** The endpoint server's build, as it reported it (endpoints only). */
+  systemFingerprint?: string | null;
 }
 
 /** What a sandbox reports for one program; written as one executions row. */
@@ -74,8 +76,8 @@ export class Runs {
       insertPrompt: db.prepare('INSERT INTO prompts (sha256, text) VALUES (?, ?)'),
       insertSample: db.prepare(
         `INSERT INTO samples (run_id, task_id, sample_index, seed, prompt_id, completion, program, token_count,
-                              finish_reason, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                              finish_reason, created_at, system_fingerprint)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertExecution: db.prepare(
         `INSERT INTO executions (sample_id, refinement_id, review_id, status, error_kind, tests_passed, tests_total,
@@ -150,7 +152,7 @@ export class Runs {
     return samples.map((s) =>
       Number(
         this.stmts.insertSample.run(runId, s.taskId, s.sampleIndex, s.seed, this.internPrompt(s.prompt), s.completion,
-          s.program, s.tokenCount ?? null, s.finishReason ?? null, at).lastInsertRowid,
+          s.program, s.tokenCount ?? null, s.finishReason ?? null, at, s.systemFingerprint ?? null).lastInsertRowid,
       ),
     );
   }

@@ -83,8 +83,13 @@ export class TrainingJobs implements AsyncDisposable {
     const parsed = TrainingConfig.safeParse(request.config ?? {});
     if (!parsed.success) throw new AppError('BAD_INPUT', `invalid training configuration: ${describeIssues(parsed.error)}`, 'fix the setting and start again');
     const config = { ...parsed.data, threads: parsed.data.threads === 0 ? physicalCores() : parsed.data.threads };
-    const model = this.store.models.get(request.modelId);
-    if (!model) throw new AppError('NOT_FOUND', `no model with id ${request.modelId}`, 'list models with `ilf models list`');
+    const named = this.store.models.get(request.modelId);
+    if (!named) throw new AppError('NOT_FOUND', `no model with id ${request.modelId}`, 'list models with `ilf models list`');
+    // An endpoint is trained through the local GGUF it serves; the adapter then goes back to the server.
+    const model = named.endpoint ? (named.endpoint.servesModelId === null ? undefined : this.store.models.get(named.endpoint.servesModelId)) : named;
+    if (!model) {
+      throw new AppError('BAD_INPUT', `${named.name} is an endpoint: training needs the GGUF it serves`, 'add the GGUF (`ilf models add`), then the endpoint again with --serves ID');
+    }
     if (!fs.existsSync(model.path)) {
       throw new AppError('NOT_FOUND', `the file of model ${model.name} is missing: ${model.path}`, 'put the file back or add the model again');
     }

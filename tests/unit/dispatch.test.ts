@@ -15,6 +15,7 @@ function handlers(overrides: Partial<Handlers> = {}): Handlers {
     'tasks.history': () => { throw new AppError('NOT_FOUND', 'no task 1'); },
     'models.list': () => ({ models: [], adapters: [] }),
     'models.add': () => { throw new AppError('BAD_INPUT', 'not a GGUF file', 'give a .gguf'); },
+    'models.addEndpoint': () => { throw new AppError('BAD_INPUT', 'cannot reach http://127.0.0.1:1'); },
     'models.recommended': () => [],
     'models.download': () => ({ downloadId: 1 }),
     'models.downloadCancel': () => ({ cancelled: false }),

@@ -12,8 +12,8 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
       else if (models.length === 0) ctx.io.stdout('no models yet: `ilf models add FILE.gguf`, `ilf models download REF` or `ilf models recommended`\n');
       else {
         ctx.io.stdout(table([['ID', 'NAME', 'ARCH', 'QUANT', 'PARAMS', 'SIZE', 'CHAT', 'TRAINABLE', 'SHA256'], ...models.map((m) => [
-          String(m.id), m.name, m.architecture, m.quantization, m.parameterCount ? `${(m.parameterCount / 1e6).toFixed(1)}M` : '?',
-          formatBytes(m.sizeBytes), m.hasChatTemplate ? 'yes' : 'no', m.trainable ? 'yes' : 'no', m.sha256.slice(0, 12),
+          String(m.id), m.name, m.architecture, m.quantization, m.parameterCount ? `${(m.parameterCount / 1e6).toFixed(1)}M` : m.endpoint ? '-' : '?',
+          m.endpoint ? m.endpoint.url : formatBytes(m.sizeBytes), m.hasChatTemplate ? 'yes' : 'no', m.trainable ? 'yes' : 'no', m.sha256.slice(0, 12),
         ])]));
         if (adapters.length > 0) {
           ctx.io.stdout(`\n${table([['ADAPTER', 'NAME', 'BASE MODEL', 'RANK', 'PATH'], ...adapters.map((a) => [
@@ -51,6 +51,22 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
       out(adapter, `${created ? 'added' : 'already registered'}: adapter ${adapter.id} ${adapter.name} for model ${adapter.baseModelId}\n`);
       return 0;
     }
+    case 'add-endpoint': {
+      if (arg === undefined || extra !== undefined) throw new UsageError('models add-endpoint takes one URL and --model NAME');
+      const servedModel = stringOption(ctx, 'model');
+      if (servedModel === undefined) throw new UsageError('models add-endpoint needs --model NAME (the model id the server serves)');
+      const apiKeyEnv = stringOption(ctx, 'api-key-env');
+      const maxConcurrency = numberOption(ctx.values, 'max-concurrency', 4, { integer: true, min: 1, max: 1024 });
+      const serves = ctx.values.serves === undefined ? undefined : numberOption(ctx.values, 'serves', 0, { integer: true, min: 1 });
+      const name = stringOption(ctx, 'name');
+      const { model, created } = await ctx.call('models.addEndpoint', {
+        url: arg, servedModel, maxConcurrency, ...(apiKeyEnv !== undefined ? { apiKeyEnv } : {}), ...(serves !== undefined ? { servesModelId: serves } : {}),
+        ...(ctx.values['n-per-request'] === true ? { nPerRequest: true } : {}), ...(name !== undefined ? { name } : {}),
+      });
+      out(model, `${created ? 'added' : 'updated'}: model ${model.id} ${model.name} (endpoint ${model.endpoint?.url ?? arg}, ` +
+        `up to ${model.endpoint?.maxConcurrency ?? maxConcurrency} requests at a time${model.endpoint?.apiKeyEnv ? `, key from $${model.endpoint.apiKeyEnv}` : ''})\n`);
+      return 0;
+    }
     case 'recommended': {
       const recommended = await ctx.call('models.recommended');
       out(recommended, table([['NAME', 'SIZE', 'QUANT', 'TRAINABLE', 'LICENCE', 'SHA256', 'REF'], ...recommended.map((m) => [
@@ -60,7 +76,7 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
       return 0;
     }
     default:
-      throw new UsageError(`unknown models command "${sub}"; use list, add, download, add-adapter or recommended`);
+      throw new UsageError(`unknown models command "${sub}"; use list, add, download, add-adapter, add-endpoint or recommended`);
   }
 }
 

@@ -9,6 +9,7 @@ export function Setup({ setup }: { setup: StoreApi<SetupState> }) {
   const state = useStore(setup);
   const [file, setFile] = useState('');
   const [ref, setRef] = useState('');
+  const [endpoint, setEndpoint] = useState({ url: '', servedModel: '', apiKeyEnv: '', maxConcurrency: '4' });
   useEffect(() => {
     void setup.getState().refresh();
     return setup.getState().follow();
@@ -35,15 +36,35 @@ export function Setup({ setup }: { setup: StoreApi<SetupState> }) {
         </div>
       ) : <button type="button" onClick={() => void state.detectHardware()}>detect hardware</button>}
       <h3>Models</h3>
-      {state.models.length === 0 ? <p className="empty">No model yet: add a GGUF file you have, or download one below.</p> : (
+      {state.models.length === 0 ? <p className="empty">No model yet: add a GGUF file you have, an OpenAI-compatible endpoint, or download one below.</p> : (
         <table data-testid="models">
           <thead><tr><th>id</th><th>name</th><th>quantization</th><th>size</th><th>trainable</th></tr></thead>
-          <tbody>{state.models.map((m) => <tr key={m.id}><td>{m.id}</td><td>{m.name}</td><td>{m.quantization}</td><td>{mb(m.sizeBytes)}</td><td>{m.trainable ? 'yes' : 'no (K-quant)'}</td></tr>)}</tbody>
+          <tbody>{state.models.map((m) => m.endpoint ? (
+            <tr key={m.id}><td>{m.id}</td><td>{m.name}</td><td>endpoint</td>
+              <td>{m.endpoint.url}, up to {m.endpoint.maxConcurrency} at a time{m.endpoint.apiKeyEnv ? `, key from $${m.endpoint.apiKeyEnv}` : ''}</td><td>no (remote)</td></tr>
+          ) : <tr key={m.id}><td>{m.id}</td><td>{m.name}</td><td>{m.quantization}</td><td>{mb(m.sizeBytes)}</td><td>{m.trainable ? 'yes' : 'no (K-quant)'}</td></tr>)}</tbody>
         </table>
       )}
       <form className="filters" onSubmit={(e) => { e.preventDefault(); if (file.trim()) void state.addFile(file.trim()); }}>
         <input aria-label="model file" placeholder="path of a .gguf file" value={file} onChange={(e) => setFile(e.target.value)} size={50} />
         <button type="submit">add</button>
+      </form>
+      <form className="filters" data-testid="add-endpoint" onSubmit={(e) => {
+        e.preventDefault();
+        const concurrency = Number(endpoint.maxConcurrency);
+        if (!endpoint.url.trim() || !endpoint.servedModel.trim()) return;
+        void state.addEndpoint({
+          url: endpoint.url.trim(), servedModel: endpoint.servedModel.trim(),
+          ...(endpoint.apiKeyEnv.trim() ? { apiKeyEnv: endpoint.apiKeyEnv.trim() } : {}),
+          ...(Number.isInteger(concurrency) && concurrency > 0 ? { maxConcurrency: concurrency } : {}),
+        });
+      }}>
+        <input aria-label="endpoint URL" placeholder="OpenAI-compatible server: http://127.0.0.1:8080" value={endpoint.url} onChange={(e) => setEndpoint({ ...endpoint, url: e.target.value })} size={30} />
+        <input aria-label="served model" placeholder="model name it serves" value={endpoint.servedModel} onChange={(e) => setEndpoint({ ...endpoint, servedModel: e.target.value })} size={16} />
+        <input aria-label="API key variable" placeholder="API key env var (optional)" title="the name of an environment variable holding the key; the key itself is never stored"
+          value={endpoint.apiKeyEnv} onChange={(e) => setEndpoint({ ...endpoint, apiKeyEnv: e.target.value })} size={16} />
+        <input aria-label="max concurrency" type="number" min={1} max={1024} value={endpoint.maxConcurrency} onChange={(e) => setEndpoint({ ...endpoint, maxConcurrency: e.target.value })} style={{ width: '4em' }} />
+        <button type="submit">add endpoint</button>
       </form>
       <form className="filters" onSubmit={(e) => { e.preventDefault(); if (ref.trim()) void state.download(ref.trim()); }}>
         <input aria-label="download" placeholder="hf:OWNER/REPO/FILE.gguf or https://…" value={ref} onChange={(e) => setRef(e.target.value)} size={50} />

@@ -1,5 +1,5 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import type { EventPayload, HardwareReport, ModelInfo, RequestResult } from '../../../preload/contract.js';
+import type { EventPayload, HardwareReport, ModelInfo, RequestInput, RequestResult } from '../../../preload/contract.js';
 import type { ApiClient } from '../api/client.js';
 import { attemptWith, type ScreenError } from './screen-error.js';
 
@@ -15,6 +15,7 @@ export interface SetupState {
   refresh(): Promise<void>;
   detectHardware(): Promise<void>;
   addFile(file: string): Promise<void>;
+  addEndpoint(input: RequestInput<'models.addEndpoint'>): Promise<void>;
   download(ref: string): Promise<void>;
   cancel(downloadId: number): Promise<void>;
   follow(): () => void;
@@ -37,6 +38,10 @@ export function createSetupStore(api: ApiClient): StoreApi<SetupState> {
       detectHardware: () => attempt(async () => set({ hardware: await api.call('hardware.detect') })),
       addFile: (file) => attempt(async () => {
         await api.call('models.add', { file });
+        await reloadModels();
+      }),
+      addEndpoint: (input) => attempt(async () => {
+        await api.call('models.addEndpoint', input);
         await reloadModels();
       }),
       download: (ref) => attempt(async () => {
