@@ -72,8 +72,9 @@ def env_uid(name):
     return int(value) if value and value.isdigit() and os.geteuid() == 0 else None
 
 
-# Docker starts the container as root with only CAP_SETUID/SETGID/KILL: the program and the
-# harness each drop to their own uid. bubblewrap maps one uid only: everything runs as it.
+# Docker, and bubblewrap started by root (which maps three ids into the worker's user namespace),
+# start the runner as 0 with only CAP_SETUID/SETGID/KILL: the program and the harness each drop to
+# their own uid. bubblewrap started by a user maps one id only: everything runs as it.
 PROGRAM_UID = env_uid("ILF_PROGRAM_UID")
 HARNESS_UID = env_uid("ILF_HARNESS_UID")
 
@@ -1651,6 +1652,15 @@ def main():
         os.dup2(devnull, fd)
     os.close(devnull)
     os.makedirs(WORK_ROOT, exist_ok=True)
+    if PROGRAM_UID is not None:
+        for root in SCRATCH:
+            try:
+                # Ours (bubblewrap makes its tmpfs mounts 0755): the program's uid must create its
+                # files there, and cannot chmod what it does not own.
+                if os.lstat(root).st_uid == os.geteuid():
+                    os.chmod(root, 0o1777)
+            except OSError:
+                pass
     gc.freeze()
     zygote = Zygote(own_source())
     zygote.start()
