@@ -103,8 +103,7 @@ const USERNS_BLOCK_FD = 5;
  */
 function spawnBwrap(command: string, args: string[], env: NodeJS.ProcessEnv, ids: WorkerIds, timeout?: number): ChildProcessWithoutNullStreams {
   const stdio: StdioPipe[] = ['pipe', 'pipe', 'pipe', 'pipe', ...(ids.map ? ['pipe', 'pipe'] as const : [])];
-  // stdin, stdout and stderr are pipes: never null.
-  const child = spawn(command, args, { stdio, env, uid: ids.uid, gid: ids.gid, ...(timeout ? { timeout } : {}) }) as ChildProcessWithoutNullStreams;
+  const child = spawn(command, args, { stdio, env, uid: ids.uid, gid: ids.gid, ...(timeout ? { timeout } : {}) });
   const extra = child.stdio as readonly unknown[];
   sendSeccomp(extra[SECCOMP_FD]);
   const map = ids.map;
