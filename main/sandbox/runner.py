@@ -8,8 +8,10 @@
 # Three kinds of process, so that a program cannot forge its own verdict:
 # - the runner (this process, PID 1): talks to the host, times jobs, kills everything after each.
 # - the zygote: a fresh interpreter exec'd at start (so it never held a job's tests, not even in
-#   freed memory) that forks each program process on request; the program process switches to
-#   the program's uid (where the backend gives us one) and empties /work, /tmp and /dev/shm first.
+#   freed memory) that forks each program process on request. Where the program has a uid of its
+#   own, the next job's process is forked while the current job runs and waits as the zygote's
+#   uid (out of the running program's reach); at its job's first request it switches to the
+#   program's uid and empties /work, /tmp and /dev/shm.
 # - the harness, forked from the runner and long-lived (replaced after a job that did not end
 #   cleanly, and every HARNESS_JOBS jobs), so a job costs one fork: it holds the tests and runs
 #   each job's in a fresh namespace. The program's names are proxies there: calling one sends (name, args) over a socketpair to the program
