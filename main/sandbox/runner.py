@@ -1141,7 +1141,6 @@ def program_child(fds):
         # The zygote blocks the signals it must not die of; the program gets them back, as defaults.
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         sock = socket.socket(fileno=3)
     except BaseException:
         os._exit(71)
@@ -1507,8 +1506,8 @@ class Runner:
         return ready["program"]
 
     def take_prepared(self):
-        if self.next is None:
-            self.prepare()
+        if self.next is None or self.prepared_pid() is None:
+            self.prepare()  # none, or it died with a replaced zygote: one more try with the live one
         if self.prepared_pid() is None:
             raise RuntimeError("the zygote could not start the program's process: %s" % self.prepare_error)
         ready, self.next = self.next, None
