@@ -1,6 +1,7 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcessWithoutNullStreams, type StdioPipe } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { AppError } from '../errors.js';
 import { lineHandle } from './line-handle.js';
@@ -9,8 +10,15 @@ import { SCRATCH_BYTES, SCRATCH_DIRS, type SandboxBackend, type SandboxLimits, t
 
 const run = promisify(execFile);
 
-/** Host uids for workers when we are root: one per worker, so RLIMIT_NPROC counts only that worker. */
+/**
+ * Host uids for workers when we are root: three per worker (runner, harness, program), so
+ * RLIMIT_NPROC counts only that worker's program and no two workers share an id.
+ */
 const ROOT_WORKER_UID_BASE = 61_000;
+const UIDS_PER_WORKER = 3;
+/** Inside ids, as in the Docker backend: the runner is 0 (with only SETUID/SETGID/KILL), then these. */
+const HARNESS_UID = 65533;
+const PROGRAM_UID = 65534;
 
 export const DEFAULT_SANDBOX_PYTHON = '/usr/bin/python3';
 
@@ -64,10 +72,63 @@ function sendSeccomp(stream: unknown): void {
   pipe.end(seccompBpf());
 }
 
-/** As root, worker i runs as its own unprivileged host uid; otherwise as ourselves. */
-function workerIds(index: number): { uid?: number; gid?: number } {
+/** The host ids a worker's inside ids map to: as root, three of its own; otherwise ourselves (one id). */
+interface WorkerIds {
+  /** Host uid (= gid) bwrap runs as; inside it is 0 (runner) or 65534 (one-id mode). */
+  uid?: number;
+  gid?: number;
+  /** Root only: the uid map written into the worker's user namespace (runner 0, harness 65533, program 65534). */
+  map?: string;
+  /** Host uid of the program's processes (what RLIMIT_NPROC counts). */
+  programUid?: number;
+}
+
+function workerIds(index: number): WorkerIds {
   if (process.getuid?.() !== 0) return {};
-  return { uid: ROOT_WORKER_UID_BASE + index, gid: ROOT_WORKER_UID_BASE + index };
+  const base = ROOT_WORKER_UID_BASE + UIDS_PER_WORKER * index;
+  return {
+    uid: base, gid: base, programUid: base + 2,
+    map: `0 ${base} 1\n${HARNESS_UID} ${base + 1} 1\n${PROGRAM_UID} ${base + 2} 1\n`,
+  };
+}
+
+/** bubblewrap writes {"child-pid": N} here, then waits on USERNS_BLOCK_FD while we write its id map. */
+const INFO_FD = 4;
+const USERNS_BLOCK_FD = 5;
+
+/**
+ * Starts bwrap: sends the seccomp filter and, as root, maps three ids into its user namespace
+ * before anything runs inside (bubblewrap's --userns-block-fd protocol). A failure kills bwrap;
+ * its exit then says why.
+ */
+function spawnBwrap(command: string, args: string[], env: NodeJS.ProcessEnv, ids: WorkerIds, timeout?: number): ChildProcessWithoutNullStreams {
+  const stdio: StdioPipe[] = ['pipe', 'pipe', 'pipe', 'pipe', ...(ids.map ? ['pipe', 'pipe'] as const : [])];
+  const child = spawn(command, args, { stdio, env, uid: ids.uid, gid: ids.gid, ...(timeout ? { timeout } : {}) });
+  const extra = child.stdio as readonly unknown[];
+  sendSeccomp(extra[SECCOMP_FD]);
+  const map = ids.map;
+  const info = extra[INFO_FD] as Readable | undefined;
+  const block = extra[USERNS_BLOCK_FD] as Writable | undefined;
+  if (map && info && block) {
+    block.on('error', () => undefined);
+    let text = '';
+    const onInfo = (chunk: Buffer): void => {
+      text += chunk.toString();
+      const pid = /"child-pid"\s*:\s*(\d+)/.exec(text)?.[1];
+      if (!pid) return;
+      info.off('data', onInfo);
+      info.resume();
+      try {
+        fs.writeFileSync(`/proc/${pid}/uid_map`, map);
+        fs.writeFileSync(`/proc/${pid}/gid_map`, map);
+        block.end('1');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    };
+    info.on('data', onInfo);
+  }
+  return child;
 }
 
 /** Room for the runner, zygote and harness above the per-program address-space limit (as in Docker). */
@@ -150,11 +211,11 @@ export class BwrapBackend implements SandboxBackend {
     // Namespaces may be forbidden (a container without user namespaces, a restrictive sysctl): find out now.
     try {
       await new Promise<void>((resolve, reject) => {
-        const probe = spawn(bwrap, [...backend.args(), '/usr/bin/python3', '-I', '-S', '-c', 'print(1)'],
-          { stdio: ['ignore', 'pipe', 'pipe', 'pipe'], env: backend.env(), timeout: 10_000, ...workerIds(0) });
+        const ids = workerIds(0);
+        const probe = spawnBwrap(bwrap, [...backend.args(ids), '/usr/bin/python3', '-I', '-S', '-c', 'print(1)'], backend.env(ids), ids, 10_000);
+        probe.stdin?.end();
         let stderr = '';
         probe.stderr?.on('data', (c: Buffer) => { stderr += c.toString(); });
-        sendSeccomp(probe.stdio[3]);
         probe.once('error', reject);
         probe.once('close', (code) => (code === 0 ? resolve() : reject(Object.assign(new Error(`bwrap exited with ${code}`), { stderr }))));
       });
@@ -165,11 +226,26 @@ export class BwrapBackend implements SandboxBackend {
     return backend;
   }
 
-  private args(): string[] {
+  private args(ids: WorkerIds): string[] {
     const binds = this.runtime.libraries.flatMap((lib) => ['--ro-bind', lib, lib]);
+    // The folders above every bind, world-readable: bubblewrap makes missing parents 0700 for its
+    // own id, which the program's and the harness's ids could not enter.
+    const parents = new Set<string>();
+    for (const file of ['/usr/bin/python3', this.runtime.stdlib, ...this.runtime.libraries]) {
+      for (let dir = path.dirname(file); dir !== '/' && dir !== '.'; dir = path.dirname(dir)) parents.add(dir);
+    }
+    const dirs = [...parents].sort((a, b) => a.split('/').length - b.split('/').length || a.localeCompare(b))
+      .flatMap((dir) => ['--perms', '0755', '--dir', dir]);
+    // As root: the runner is 0 inside with only the capabilities to drop the harness and the program
+    // to their own ids and to kill what a program leaves (as in Docker). Otherwise one id for all.
+    const identity = ids.map
+      ? ['--uid', '0', '--gid', '0', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_KILL',
+        '--info-fd', String(INFO_FD), '--userns-block-fd', String(USERNS_BLOCK_FD)]
+      : ['--uid', String(PROGRAM_UID), '--gid', String(PROGRAM_UID)];
     return [
       '--unshare-all', '--unshare-user', '--die-with-parent', '--new-session', '--as-pid-1',
-      '--uid', '65534', '--gid', '65534', '--hostname', 'sandbox',
+      ...identity, '--hostname', 'sandbox',
+      ...dirs,
       '--ro-bind', this.runtime.executable, '/usr/bin/python3',
       '--ro-bind', this.runtime.stdlib, this.runtime.stdlib,
       ...binds,
@@ -184,23 +260,19 @@ export class BwrapBackend implements SandboxBackend {
     ];
   }
 
-  private env(): NodeJS.ProcessEnv {
-    return { PATH: '/usr/bin', LANG: 'C.UTF-8', HOME: '/work', PYTHONDONTWRITEBYTECODE: '1', ILF_WORK_ROOT: '/work', ILF_SCRATCH: SCRATCH_DIRS };
+  private env(ids: WorkerIds): NodeJS.ProcessEnv {
+    const separate = ids.map ? { ILF_PROGRAM_UID: String(PROGRAM_UID), ILF_HARNESS_UID: String(HARNESS_UID) } : {};
+    return { PATH: '/usr/bin', LANG: 'C.UTF-8', HOME: '/work', PYTHONDONTWRITEBYTECODE: '1', ILF_WORK_ROOT: '/work', ILF_SCRATCH: SCRATCH_DIRS, ...separate };
   }
 
   startWorker(index: number, runnerSource: string, limits: SandboxLimits, tag: string): Promise<WorkerHandle> {
     const ids = workerIds(index);
-    const uid = ids.uid ?? process.getuid?.();
-    const argv = [this.bwrap, ...this.args(), '/usr/bin/python3', '-I', '-S', '-B', '-u', '-c', runnerSource, tag];
+    const uid = ids.programUid ?? process.getuid?.();
+    const argv = [this.bwrap, ...this.args(ids), '/usr/bin/python3', '-I', '-S', '-B', '-u', '-c', runnerSource, tag];
     const cgroup = memoryCgroup(tag, (limits.memoryMb + RUNNER_MEMORY_MB) * 1024 * 1024, ids);
     // Joins the cgroup before bwrap starts, so every process of the worker is in it from the first.
     const [command, ...args] = cgroup ? ['/bin/sh', '-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, ...argv] : argv;
-    const child = spawn(command ?? this.bwrap, args, {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-      env: this.env(),
-      ...ids,
-    });
-    sendSeccomp(child.stdio[3]);
+    const child = spawnBwrap(command ?? this.bwrap, args, this.env(ids), ids);
     const exited = new Promise<void>((resolve) => child.once('close', () => resolve())).then(() => removeCgroup(cgroup));
     return Promise.resolve(lineHandle({
       stdin: child.stdin,

@@ -144,9 +144,19 @@ function safeJson(line: string): unknown {
 }
 
 export interface PoolOptions {
-  /** Workers; default: the machine's cores. */
+  /** Workers; default: defaultPoolSize(). */
   size?: number;
   limits?: Partial<SandboxLimits>;
+}
+
+/**
+ * Twice the cores (at most 8 more than the cores): a worker spends part of every job waiting on the
+ * hand-offs between its own processes (runner, harness, program) and on the host, so one worker per
+ * core leaves the cores idle that long; more workers fill those gaps. Each idle worker holds about
+ * 80 MB (four interpreters).
+ */
+export function defaultPoolSize(cores = os.availableParallelism()): number {
+  return Math.max(2, Math.min(2 * cores, cores + 8));
 }
 
 /**
@@ -169,7 +179,7 @@ export class SandboxPool implements AsyncDisposable {
   }
 
   static async create(backend: SandboxBackend, options: PoolOptions = {}): Promise<SandboxPool> {
-    const size = Math.max(1, options.size ?? os.availableParallelism());
+    const size = Math.max(1, options.size ?? defaultPoolSize());
     const pool = new SandboxPool(backend, size, { ...DEFAULT_LIMITS, ...options.limits });
     try {
       await Promise.all(pool.workers.map((_, i) => pool.spawn(i)));

@@ -8,8 +8,10 @@
 # Three kinds of process, so that a program cannot forge its own verdict:
 # - the runner (this process, PID 1): talks to the host, times jobs, kills everything after each.
 # - the zygote: a fresh interpreter exec'd at start (so it never held a job's tests, not even in
-#   freed memory) that forks each program process on request; the program process switches to
-#   the program's uid (where the backend gives us one) and empties /work, /tmp and /dev/shm first.
+#   freed memory) that forks each program process on request. Where the program has a uid of its
+#   own, the next job's process is forked while the current job runs and waits as the zygote's
+#   uid (out of the running program's reach); at its job's first request it switches to the
+#   program's uid and empties /work, /tmp and /dev/shm.
 # - the harness, forked from the runner and long-lived (replaced after a job that did not end
 #   cleanly, and every HARNESS_JOBS jobs), so a job costs one fork: it holds the tests and runs
 #   each job's in a fresh namespace. The program's names are proxies there: calling one sends (name, args) over a socketpair to the program
@@ -72,8 +74,9 @@ def env_uid(name):
     return int(value) if value and value.isdigit() and os.geteuid() == 0 else None
 
 
-# Docker starts the container as root with only CAP_SETUID/SETGID/KILL: the program and the
-# harness each drop to their own uid. bubblewrap maps one uid only: everything runs as it.
+# Docker, and bubblewrap started by root (which maps three ids into the worker's user namespace),
+# start the runner as 0 with only CAP_SETUID/SETGID/KILL: the program and the harness each drop to
+# their own uid. bubblewrap started by a user maps one id only: everything runs as it.
 PROGRAM_UID = env_uid("ILF_PROGRAM_UID")
 HARNESS_UID = env_uid("ILF_HARNESS_UID")
 
@@ -335,8 +338,10 @@ def program_main(sock):
         return ["E", cap(t.__name__, 200), builtin, args, message, traceback.format_list(frames)[-20:]]
 
     def init(source, limits, workdir, extra):
-        # Still only our code: empty the scratch space whatever the last program left (as its uid,
-        # never following a link), then the program's own fresh work folder and limits.
+        # Still only our code: become the program's uid, empty the scratch space whatever the last
+        # program left (as that uid, never following a link), then the program's own fresh work
+        # folder and limits.
+        drop_to(PROGRAM_UID)
         if not clean_scratch():
             return ["unclean"]
         os.mkdir(workdir, 0o700)
@@ -1120,19 +1125,22 @@ def arrange_fds(stdio, keep):
 
 
 def program_child(fds):
-    """In a fresh fork of the zygote: become the program's process (its uid, its stdout/stderr
-    memfds, the socket to the harness) and serve the harness."""
+    """In a fresh fork of the zygote: become the program's process (its stdout/stderr memfds, the
+    socket to the harness) and serve the harness. It may be forked while the previous job still
+    runs: it keeps the zygote's uid (which that job's program cannot signal or read) until its
+    own job's first request, and only then drops to the program's uid."""
     chan_p, out, err = fds
     try:
-        devnull = os.open(os.devnull, os.O_RDWR)
-        arrange_fds((devnull, out, err), (chan_p,))
+        # The zygote's own 0-2 are /dev/null and its sys.stdin/stdout/stderr wrappers are made
+        # already (fork copies them, empty): dup the memfds under them, close the rest.
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        os.dup2(chan_p, 3)
+        os.closerange(4, 65536)
         os.setsid()
-        drop_to(PROGRAM_UID)
-        sys.stdin = open(0, "r", closefd=False)
-        sys.stdout = open(1, "w", buffering=1 << 16, closefd=False)
-        sys.stderr = open(2, "w", buffering=1, closefd=False)
-        default_signals()
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the output cap fail instead of killing
+        # The zygote blocks the signals it must not die of; the program gets them back, as defaults.
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         sock = socket.socket(fileno=3)
     except BaseException:
         os._exit(71)
@@ -1144,9 +1152,19 @@ def program_child(fds):
 
 def zygote_main():
     """Forks program processes on request and tells the runner how each one ended."""
-    gc.freeze()  # forked children do not touch (copy) the preloaded objects when they collect
     not_dumpable()
-    ignore_signals()
+    # Blocked rather than ignored: a fork then restores the defaults with one call (the catchable
+    # signals are SIG_DFL here, SIGXFSZ ignored so writes past the output cap fail instead of killing).
+    for s in CATCHABLE:
+        signal.signal(s, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, CATCHABLE)
+    # Made once here, so a program process only dups its memfds under them.
+    sys.stdin = open(0, "r", closefd=False)
+    sys.stdout = open(1, "w", buffering=1 << 16, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    gc.collect()
+    gc.freeze()  # forked children do not touch (copy) the preloaded objects when they collect
     control = socket.socket(fileno=3)
     children = {}  # pidfd -> pid
     while True:
@@ -1159,6 +1177,10 @@ def zygote_main():
                     os._exit(0)
                 if not message:
                     os._exit(0)
+                try:
+                    token = json.loads(message).get("token")
+                except (ValueError, AttributeError):
+                    token = None
                 pid = os.fork()
                 if pid == 0:
                     control.close()
@@ -1168,7 +1190,7 @@ def zygote_main():
                 for passed in fds:
                     os.close(passed)
                 children[os.pidfd_open(pid)] = pid
-                control.send(json.dumps({"program": pid}).encode())
+                control.send(json.dumps({"program": pid, "token": token}).encode())
             else:
                 pid = children.pop(fd)
                 os.close(fd)
@@ -1193,6 +1215,8 @@ class Zygote:
         self.pid = None
         self.sock = None
         self.exits = {}  # program pid -> wait status, as the zygote reports them
+        self.spawned = {}  # request token -> program pid
+        self.token = 0
 
     def start(self):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -1210,6 +1234,7 @@ class Zygote:
         theirs.close()
         self.pid, self.sock = pid, ours
         self.exits = {}
+        self.spawned = {}
 
     def stop(self):
         if self.pid is not None:
@@ -1237,11 +1262,13 @@ class Zygote:
             return False
 
     def request(self, fds):
-        """Asks for a program process; `answer()` collects its pid (meanwhile the runner forks the harness)."""
+        """Asks for a program process; `answer(token)` collects its pid (meanwhile the runner works on)."""
         if not self.healthy():
             self.stop()
             self.start()
-        socket.send_fds(self.sock, [b"{}"], fds)
+        self.token += 1
+        socket.send_fds(self.sock, [json.dumps({"token": self.token}).encode()], fds)
+        return self.token
 
     def read(self, timeout):
         """One message from the zygote (exit notices are filed away); None on timeout."""
@@ -1255,17 +1282,18 @@ class Zygote:
         message = json.loads(data)
         if "exited" in message:
             self.exits[message["exited"]] = message["status"]
+        if "program" in message:
+            self.spawned[message.get("token")] = message["program"]
         return message
 
-    def answer(self):
+    def answer(self, token):
         deadline = time.monotonic() + ZYGOTE_TIMEOUT
-        while True:
+        while token not in self.spawned:
             message = self.read(max(0.0, deadline - time.monotonic()))
             if message is None:
                 self.stop()
                 raise RuntimeError("the zygote did not answer")
-            if "program" in message:
-                return message
+        return {"program": self.spawned.pop(token)}
 
 
 def kill_others(keep, statuses):
@@ -1346,6 +1374,7 @@ class Runner:
         self.zygote = zygote
         self.queued = []
         self.next = None
+        self.prepare_error = None
         self.harness = None
         self.counter = 0
         self.healthy = True
@@ -1442,25 +1471,46 @@ class Runner:
         err = os.memfd_create("stderr", os.MFD_CLOEXEC)
         chan_p, chan_h = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self.zygote.request([chan_p.fileno(), out, err])
+            token = self.zygote.request([chan_p.fileno(), out, err])
+        except BaseException:
+            os.close(out)
+            os.close(err)
+            chan_h.close()
+            raise
         finally:
             chan_p.close()
-        self.next = {"out": out, "err": err, "chan": chan_h}
+        self.next = {"out": out, "err": err, "chan": chan_h, "token": token, "zygote": self.zygote.pid}
+
+    def discard_prepared(self):
+        """Drops the prepared process (killed with the others; its fds closed here)."""
+        if self.next is not None:
+            os.close(self.next["out"])
+            os.close(self.next["err"])
+            self.next["chan"].close()
+            self.next = None
+
+    def prepared_pid(self):
+        """The prepared process's pid (waits for the zygote's answer); None, and nothing prepared, if it failed."""
+        ready = self.next
+        if ready is None:
+            return None
+        if "program" not in ready:
+            try:
+                if ready["zygote"] != self.zygote.pid:
+                    raise RuntimeError("the zygote was replaced")
+                ready["program"] = int(self.zygote.answer(ready["token"])["program"])
+            except BaseException as exc:
+                self.discard_prepared()
+                self.prepare_error = str(exc)
+                return None
+        return ready["program"]
 
     def take_prepared(self):
-        if self.next is None:
-            self.prepare()
+        if self.next is None or self.prepared_pid() is None:
+            self.prepare()  # none, or it died with a replaced zygote: one more try with the live one
+        if self.prepared_pid() is None:
+            raise RuntimeError("the zygote could not start the program's process: %s" % self.prepare_error)
         ready, self.next = self.next, None
-        try:
-            spawned = self.zygote.answer()
-        except BaseException as exc:
-            spawned = {"error": str(exc)}
-        if "program" not in spawned:
-            os.close(ready["out"])
-            os.close(ready["err"])
-            ready["chan"].close()
-            raise RuntimeError("the zygote could not start the program's process: %s" % spawned.get("error"))
-        ready["program"] = int(spawned["program"])
         return ready
 
     def run_mode(self, job, mode):
@@ -1488,6 +1538,13 @@ class Runner:
             ready["chan"].close()
             os.close(job_fd)
             self.harness["jobs"] += 1
+            if PROGRAM_UID is not None:
+                # The next job's process, forked now so the fork overlaps this job: it keeps the
+                # zygote's uid until its own job, so this job's program can neither signal nor read it.
+                try:
+                    self.prepare()
+                except BaseException:
+                    self.next = None  # forked after the job instead
         else:
             out = os.memfd_create("stdout", os.MFD_CLOEXEC)
             err = os.memfd_create("stderr", os.MFD_CLOEXEC)
@@ -1540,6 +1597,8 @@ class Runner:
         if separate and (timed_out or cancelled or main_pid in statuses or self.harness["jobs"] >= HARNESS_JOBS):
             self.stop_harness()  # mid-job, dead, or old: a fresh one for the next job
         keep = [self.zygote.pid] + ([self.harness["pid"]] if self.harness is not None else [])
+        if self.prepared_pid() is not None:
+            keep.append(self.next["program"])  # the next job's, forked during this one
         kill_others(keep, statuses)
         messages = self.read_report(report_r)
         os.close(report_r)
@@ -1651,6 +1710,15 @@ def main():
         os.dup2(devnull, fd)
     os.close(devnull)
     os.makedirs(WORK_ROOT, exist_ok=True)
+    if PROGRAM_UID is not None:
+        for root in SCRATCH:
+            try:
+                # Ours (bubblewrap makes its tmpfs mounts 0755): the program's uid must create its
+                # files there, and cannot chmod what it does not own.
+                if os.lstat(root).st_uid == os.geteuid():
+                    os.chmod(root, 0o1777)
+            except OSError:
+                pass
     gc.freeze()
     zygote = Zygote(own_source())
     zygote.start()
@@ -1671,6 +1739,7 @@ def main():
             result = runner.run(job)
         except BaseException as exc:  # the runner's own failure is the sandbox's fault
             kill_others([zygote.pid], {})
+            runner.discard_prepared()
             runner.stop_harness()
             runner.healthy = runner.healthy and zygote.healthy()
             result = {"status": "sandbox_error", "errorKind": "sandbox_error", "testResults": [],

@@ -116,7 +116,7 @@ async function floor(requests: readonly ExecutionRequest[], parallel = 2): Promi
   return { passed, seconds };
 }
 
-async function sandboxed(name: 'bwrap' | 'docker', requests: readonly ExecutionRequest[]): Promise<{ passed: number; seconds: number; startup: number; judged: string } | string> {
+async function sandboxed(name: 'bwrap' | 'docker', requests: readonly ExecutionRequest[]): Promise<{ passed: number; seconds: number; startup: number; judged: string; size: number } | string> {
   let pool: SandboxPool | undefined;
   try {
     const t0 = performance.now();
@@ -130,7 +130,7 @@ async function sandboxed(name: 'bwrap' | 'docker', requests: readonly ExecutionR
       if (result.status === 'passed') passed += 1;
       judged.set(result.judge ?? 'none', (judged.get(result.judge ?? 'none') ?? 0) + 1);
     }
-    return { passed, seconds: (performance.now() - start) / 1000, startup, judged: [...judged].map(([k, v]) => `${v} ${k}`).join(', ') };
+    return { passed, seconds: (performance.now() - start) / 1000, startup, size: pool.size, judged: [...judged].map(([k, v]) => `${v} ${k}`).join(', ') };
   } catch (e) {
     return describeError(e);
   } finally {
@@ -149,7 +149,7 @@ async function main(): Promise<void> {
       continue;
     }
     rates[name] = requests.length / r.seconds;
-    console.log(`${name.padEnd(7)} ${r.passed}/${requests.length} passed in ${r.seconds.toFixed(2)} s = ${rates[name]?.toFixed(0)} programs/s (pool of ${cores} started in ${r.startup.toFixed(2)} s; judged: ${r.judged})`);
+    console.log(`${name.padEnd(7)} ${r.passed}/${requests.length} passed in ${r.seconds.toFixed(2)} s = ${rates[name]?.toFixed(0)} programs/s (pool of ${r.size} workers started in ${r.startup.toFixed(2)} s; judged: ${r.judged})`);
   }
   const base = await naive(requests);
   rates.naive = requests.length / base.seconds;

@@ -222,10 +222,46 @@ describe.each(await backendCases())('$name sandbox against programs that attack 
       await nextPasses();
     });
 
-    it.runIf(c.name === 'docker')('the program runs as its own uid, neither the harness\'s nor the runner\'s', async () => {
+    it('the program runs as its own uid: it cannot signal the runner, zygote or harness, read their /proc, or write where they own', async () => {
       const r = await run({
-        program: 'import os\ndef ids():\n    return os.getuid(), os.getgid()\n',
-        tests: ['import os\nassert ids() == (65534, 65534)\nassert os.getuid() not in (0, 65534)'],
+        program: py([
+          'import os, signal',
+          'def ids():',
+          '    return os.getuid(), os.getgid()',
+          'def reach():',
+          '    mine, signalled, read = os.getpid(), [], []',
+          '    for entry in os.listdir("/proc"):',
+          '        if not entry.isdigit() or int(entry) == mine:',
+          '            continue',
+          '        try:',
+          '            os.kill(int(entry), 0)',
+          '            signalled.append(int(entry))',
+          '        except OSError:',
+          '            pass',
+          '        for name in ("environ", "mem", "fd/0"):',
+          '            try:',
+          '                open("/proc/%s/%s" % (entry, name), "rb").read(1)',
+          '                read.append("%s/%s" % (entry, name))',
+          '            except OSError:',
+          '                pass',
+          '    return signalled, read',
+          'def chmod_scratch():',
+          '    out = []',
+          '    for root in ("/work", "/tmp", "/dev/shm"):',
+          '        try:',
+          '            os.chmod(root, 0o700)',
+          '            out.append(root)',
+          '        except OSError:',
+          '            pass',
+          '    return out',
+        ]),
+        tests: [
+          // The program's ids, then the harness's own (this test code runs in the harness).
+          'assert ids() == (65534, 65534)',
+          'import os\nassert os.getuid() not in (0, 65534)',
+          'assert reach() == ([], [])',
+          'assert chmod_scratch() == []',
+        ],
       });
       expect(r, JSON.stringify(r.testResults)).toMatchObject({ status: 'passed' });
       await nextPasses();
