@@ -51,7 +51,9 @@ if (fs.existsSync(backends)) {
   for (const f of fs.readdirSync(backends)) place(path.join(backends, f), path.join(outDir, 'qvac__fabric', f));
 }
 
-const upToDate = fs.existsSync(exe) && fs.statSync(exe).mtimeMs > Math.max(fs.statSync(source).mtimeMs, fs.statSync(library).mtimeMs);
+// trainer.cpp and the headers beside it.
+const sources = fs.readdirSync(path.dirname(source)).map((f) => path.join(path.dirname(source), f));
+const upToDate = fs.existsSync(exe) && fs.statSync(exe).mtimeMs > Math.max(...sources.map((f) => fs.statSync(f).mtimeMs), fs.statSync(library).mtimeMs);
 if (upToDate && !process.argv.includes('--force')) process.exit(0);
 
 const compiler = process.env.CXX ?? (process.platform === 'darwin' ? 'clang++' : 'g++');
