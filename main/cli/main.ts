@@ -54,7 +54,7 @@ ILF loop:
   failures [--run RUN_ID] [--dataset NAME] [--split S] [--limit 50] [--all] [--json]
                       failing samples of tasks with no passing sample, newest first (--all: the others too, marked solved)
   train --model ID (--data FILE.jsonl | --training-set ID) [--out DIR] [--rank 8] [--alpha 16]
-        [--lr 2e-4] [--epochs 3] [--batch-size 1] [--context 1024] [--validation 0.1] [--seed 42]
+        [--lr 2e-4] [--epochs 3] [--batch-size 1] [--context 1024] [--length-groups 6] [--validation 0.1] [--seed 42]
         [--targets attn_q,attn_k,...] [--schedule linear|constant] [--checkpoint-every 50] [--json]
                       LoRA fine-tune on the GGUF itself; Ctrl-C stops with a usable adapter
   train --resume RUN_ID | --list
@@ -162,6 +162,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         lr: { type: 'string' },
         epochs: { type: 'string' },
         'batch-size': { type: 'string' },
+        'length-groups': { type: 'string' },
         context: { type: 'string' },
         validation: { type: 'string' },
         targets: { type: 'string' },

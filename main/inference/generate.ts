@@ -119,8 +119,8 @@ export interface ContextSpec {
 /**
  * Draws `seeds.length` samples for one prompt in a fresh context of that many sequences. The
  * prompt (all but its last token) is evaluated once on the first sequence and its state copied
- * into the others; then every sample decodes on its own sequence, concurrently, so node-llama-cpp
- * batches one token of each sample into every decode. A fresh context per prompt makes a sample
+ * into the others; then every sample decodes on its own sequence, one token of each running sample
+ * per decode (decodeLockstep). A fresh context per prompt makes a sample
  * depend only on (model, adapter, prompt, seed): with a reused context the KV cells land at
  * offsets left by earlier prompts, which changes float rounding, so a resumed run would not
  * reproduce an uninterrupted one.
