@@ -34,7 +34,8 @@ export const TrainerEvent = z.discriminatedUnion('phase', [
   z.object({ phase: z.literal('validation'), step: z.number(), epoch: z.number(), loss: z.number() }),
   z.object({ phase: z.literal('checkpoint'), step: z.number(), path: z.string() }),
   z.object({ phase: z.enum(['done', 'stopped']), step: z.number(), total_steps: z.number(), adapter: z.string() }),
-  z.object({ phase: z.literal('matmul'), n: z.number(), threads: z.number(), flops: z.number(), backend: z.string() }),
+  z.object({ phase: z.literal('matmul'), n: z.number(), threads: z.number(), flops: z.number(), backend: z.string(), cols: z.number().optional(), type: z.string().optional() }),
+  z.object({ phase: z.literal('memory'), mib: z.number(), threads: z.number(), bytes_per_s: z.number() }),
   z.object({ phase: z.literal('error'), kind: z.enum(['bad_input', 'failure']), message: z.string() }),
 ]);
 export type TrainerEvent = z.infer<typeof TrainerEvent>;

@@ -16,6 +16,7 @@
 #include "llama.h"
 #include "nlohmann/json.hpp"
 #include "length-groups.hpp"
+#include "machine-bench.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -546,6 +547,8 @@ struct Args {
   bool plan_only = false;  // --plan: print the length groups and tokens per epoch, train nothing
   bool skip_thread_warmup = false;  // benchmark baseline: the fork's default thread handling
   int bench_n = 0, bench_threads = 0;
+  int bench_memory_mib = 0, bench_cols = 0;  // --bench-memory MiB; --bench-matmul N --cols C --type q8_0
+  std::string bench_type = "f32";
   long long max_steps = 0;
 };
 
@@ -573,9 +576,12 @@ Args parse_args(int argc, char ** argv) {
     else if (k == "--skip-thread-warmup") a.skip_thread_warmup = true;
     else if (k == "--bench-matmul") a.bench_n = std::stoi(value());
     else if (k == "--threads") a.bench_threads = std::stoi(value());
+    else if (k == "--bench-memory") a.bench_memory_mib = std::stoi(value());
+    else if (k == "--cols") a.bench_cols = std::stoi(value());
+    else if (k == "--type") a.bench_type = value();
     else throw BadInput("unknown argument " + k);
   }
-  if (a.bench_n == 0 && (a.model.empty() || a.data.empty() || a.config.empty() || (a.out.empty() && !a.plan_only))) {
+  if (a.bench_n == 0 && a.bench_memory_mib == 0 && (a.model.empty() || a.data.empty() || a.config.empty() || (a.out.empty() && !a.plan_only))) {
     throw BadInput("usage: ilf-trainer --model BASE.gguf --data TRAIN.jsonl --config CONFIG.json --out ADAPTER.gguf [--checkpoint-dir DIR] [--resume]");
   }
   return a;
@@ -863,7 +869,21 @@ int main(int argc, char ** argv) {
     const std::string backends = args.backends.empty() ? (exe_dir() / "qvac__fabric").string() : args.backends;
     ggml_backend_load_all_from_path(backends.c_str());
     llama_backend_init();
-    if (args.bench_n > 0) return bench_matmul(args.bench_n, args.bench_threads > 0 ? args.bench_threads : 1, 5);
+    const int bench_threads = args.bench_threads > 0 ? args.bench_threads : 1;
+    if (args.bench_memory_mib > 0) {
+      emit({{"phase", "memory"}, {"mib", args.bench_memory_mib}, {"threads", bench_threads},
+            {"bytes_per_s", ilf::bench_memory(args.bench_memory_mib, bench_threads, 5)}});
+      return 0;
+    }
+    if (args.bench_n > 0 && (args.bench_cols > 0 || args.bench_type != "f32")) {
+      if (args.bench_type != "f32" && args.bench_type != "q8_0") throw BadInput("--type must be f32 or q8_0");
+      const int cols = args.bench_cols > 0 ? args.bench_cols : args.bench_n;
+      const ggml_type type = args.bench_type == "q8_0" ? GGML_TYPE_Q8_0 : GGML_TYPE_F32;
+      emit({{"phase", "matmul"}, {"n", args.bench_n}, {"cols", cols}, {"type", args.bench_type}, {"threads", bench_threads},
+            {"flops", ilf::bench_matmul_typed(args.bench_n, cols, type, bench_threads, 5)}, {"backend", "CPU"}});
+      return 0;
+    }
+    if (args.bench_n > 0) return bench_matmul(args.bench_n, bench_threads, 5);
     if (!args.metrics.empty() && !(g_metrics = fopen(args.metrics.c_str(), "a"))) throw BadInput("cannot write the metrics file " + args.metrics);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
