@@ -33,8 +33,9 @@ import { matmulPeak, memoryBandwidth, weightCost } from './machine.js';
 import { writeRealShapeModel } from './real-shape.js';
 
 const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
-const SAMPLES = 30;
-const TOKENS = 128;
+/** The 20M workload (quick: the slice's). */
+const SAMPLES = QUICK ? 8 : 30;
+const TOKENS = QUICK ? 32 : 128;
 /** The real-size workload; sequential draws fewer samples (its rate per token is what is compared). */
 const REAL = QUICK ? { samples: 8, tokens: 32, sequential: 1 } : { samples: 30, tokens: 256, sequential: 3 };
 /** The workload on which the default-threads baseline, and the shared-core runs, are compared with the app's path. */
@@ -44,7 +45,7 @@ const prompt = completionPrompt({
   exampleTest: 'assert set(similar_elements((3, 4, 5, 6),(5, 7, 4, 10))) == set((4, 5))',
   codePrefix: null,
 });
-const seeds = Array.from({ length: SAMPLES }, (_, i) => 1000 + i);
+const seeds = Array.from({ length: Math.max(SAMPLES, REAL.samples) }, (_, i) => 1000 + i);
 const params = { temperature: 0.8, topP: 0.95, maxTokens: TOKENS, stop: [] as string[] };
 
 type Rate = { tokens: number; seconds: number };
