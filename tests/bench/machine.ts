@@ -3,6 +3,7 @@
  * peak of a weight type) through the trainer binary's bench modes, and what a GGUF's weights cost.
  */
 import { readGgufInfo, type GgufInfo } from '../../native-models/gguf/reader.js';
+import { physicalCores } from '../../main/models/runtime.js';
 import { trainerBinary } from '../../main/training/trainer-binary.js';
 import { TrainerProcess, type TrainerEvent } from '../../main/training/trainer-process.js';
 
@@ -54,4 +55,10 @@ export async function weightCost(file: string): Promise<WeightCost> {
     if (t.dims.length === 2) flops += 2 * elements;
   }
   return { bytesPerStep: bytes, flopsPerToken: flops, info };
+}
+
+/** Threads for a benchmark: the physical cores, or BENCH_THREADS (on a machine others share, 1 avoids ggml's spinning collapse). */
+export function benchThreads(): number {
+  const given = Number(process.env.BENCH_THREADS);
+  return Number.isInteger(given) && given > 0 ? given : physicalCores();
 }

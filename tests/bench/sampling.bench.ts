@@ -28,8 +28,7 @@ import { completionPrompt } from '../../main/datasets/prompt.js';
 import { generateSamples } from '../../main/inference/generate.js';
 import { promptTokens } from '../../main/inference/prompt-tokens.js';
 import { threadsForFreeCores } from '../../main/models/free-cores.js';
-import { physicalCores } from '../../main/models/runtime.js';
-import { matmulPeak, memoryBandwidth, weightCost } from './machine.js';
+import { benchThreads, matmulPeak, memoryBandwidth, weightCost } from './machine.js';
 import { writeRealShapeModel } from './real-shape.js';
 
 const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
@@ -236,7 +235,7 @@ async function realSize(dir: string, threads: number): Promise<string> {
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ilf-bench-sampling-'));
   try {
-    const threads = physicalCores();
+    const threads = benchThreads();
     console.log(`bench:sampling — ${os.availableParallelism()} logical cores, ${threads} physical`);
     const small = await twentyM(dir, threads);
     const real = await realSize(dir, threads);

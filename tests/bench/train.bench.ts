@@ -28,11 +28,10 @@ import { readGgufInfo, type GgufInfo } from '../../native-models/gguf/reader.js'
 import { specForParams, writeTinyModel } from '../../native-models/gguf/writer.js';
 import { completionPrompt } from '../../main/datasets/prompt.js';
 import { mbppSplit } from '../../main/datasets/splits.js';
-import { physicalCores } from '../../main/models/runtime.js';
 import { trainerBinary } from '../../main/training/trainer-binary.js';
 import { TrainerProcess, type TrainerEvent } from '../../main/training/trainer-process.js';
 import { sharedData } from '../helpers/shared-data.js';
-import { matmulPeak } from './machine.js';
+import { benchThreads, matmulPeak } from './machine.js';
 import { realShapeVocab, writeRealShapeModel, type RealShapeType } from './real-shape.js';
 
 const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
@@ -194,7 +193,7 @@ async function realSize(dir: string, threads: number, f32Peak: number): Promise<
 }
 
 async function main(): Promise<void> {
-  const threads = physicalCores();
+  const threads = benchThreads();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ilf-bench-train-'));
   try {
     const f32Peak = await matmulPeak(threads, { n: 2048 });
