@@ -154,7 +154,7 @@ async function withBusyCore<T>(fn: () => Promise<T>): Promise<T> {
 async function twentyM(dir: string, threads: number): Promise<string> {
   const file = path.join(dir, 'model-20m.gguf');
   const written = await writeTinyModel(file, specForParams('20M', { seed: 3 }));
-  console.log(`20M: generated model ${(written.parameterCount / 1e6).toFixed(1)}M params (F32), ${SAMPLES} samples × ${TOKENS} tokens, app threads = ${threads} (physical cores)`);
+  console.log(`20M: generated model ${(written.parameterCount / 1e6).toFixed(1)}M params (F32), ${SAMPLES} samples × ${TOKENS} tokens, app threads = ${threads}`);
   const { app, seq, appSlice, shared } = await withLlama({ maxThreads: threads }, async (llama) => {
     const model = await llama.loadModel({ modelPath: file });
     await appPath(model, threads, 2, 8); // warm-up
@@ -236,7 +236,7 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ilf-bench-sampling-'));
   try {
     const threads = benchThreads();
-    console.log(`bench:sampling — ${os.availableParallelism()} logical cores, ${threads} physical`);
+    console.log(`bench:sampling — ${os.availableParallelism()} logical cores, threads ${threads} (physical cores, or BENCH_THREADS)`);
     const small = await twentyM(dir, threads);
     const real = await realSize(dir, threads);
     console.log(small);
