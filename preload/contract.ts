@@ -280,7 +280,10 @@ export const TrainingConfig = z.object({
   weightDecay: z.number().min(0).default(0),
   epochs: z.number().int().min(1, 'epochs must be at least 1').max(10_000).default(3),
   batchSize: z.number().int().min(1).max(256).default(1),
+  /** Most tokens one row may have (capped by the model's own context); the trainer sizes its contexts from the data below it. */
   contextSize: z.number().int().min(16, 'contextSize must be at least 16 tokens').max(131_072).default(1024),
+  /** Rows grouped by length, each group trained in a context sized to its longest row; 1 = one context for all. */
+  lengthGroups: z.number().int().min(1, 'lengthGroups must be at least 1').max(64, 'lengthGroups must be at most 64').default(6),
   validationFraction: z.number().min(0).max(0.5, 'validationFraction must be at most 0.5').default(0.1),
   seed: z.number().int().min(0).max(0xffffffff).default(42),
   /** CPU threads; 0 = the machine's physical cores. */
@@ -294,6 +297,18 @@ export type TrainingConfig = z.infer<typeof TrainingConfig>;
 
 export const TRAINING_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled', 'interrupted'] as const;
 
+/** What a run's data came to: rows too long for the context (left out, named), and the trainer's length groups. */
+export const TrainingDataReport = z.object({
+  /** Most tokens one row may have: contextSize, or the model's own context if smaller. */
+  limit: z.number().int(),
+  tooLong: z.object({ count: z.number().int(), rows: z.array(z.object({ ref: z.string(), tokens: z.number().int() })) }),
+  /** Known once the trainer starts. */
+  groups: z.array(z.object({ context: z.number().int(), examples: z.number().int() })).optional(),
+  usefulTokensPerEpoch: z.number().optional(),
+  computedTokensPerEpoch: z.number().optional(),
+});
+export type TrainingDataReport = z.infer<typeof TrainingDataReport>;
+
 export const TrainingRunInfo = z.object({
   id: z.number().int(),
   trainingSetId: z.number().int(),
@@ -306,6 +321,7 @@ export const TrainingRunInfo = z.object({
   totalSteps: z.number().int().nullable(),
   error: z.string().nullable(),
   logTail: z.string(),
+  dataReport: TrainingDataReport.nullable(),
   createdAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
@@ -351,7 +367,10 @@ export const TrainingProgress = z.object({
   epoch: z.number(),
   loss: z.number().nullable(),
   validationLoss: z.number().nullable(),
+  /** Useful tokens/s: the rows' own tokens. */
   tokensPerS: z.number().nullable(),
+  /** Computed tokens/s: padding included. */
+  computedTokensPerS: z.number().nullable(),
   etaS: z.number().nullable(),
 });
 export type TrainingProgress = z.infer<typeof TrainingProgress>;

@@ -57,7 +57,7 @@ ILF loop:
   failures [--run RUN_ID] [--dataset NAME] [--split S] [--limit 50] [--all] [--json]
                       failing samples of tasks with no passing sample, newest first (--all: the others too, marked solved)
   train --model ID (--data FILE.jsonl | --training-set ID) [--out DIR] [--rank 8] [--alpha 16]
-        [--lr 2e-4] [--epochs 3] [--batch-size 1] [--context 1024] [--validation 0.1] [--seed 42]
+        [--lr 2e-4] [--epochs 3] [--batch-size 1] [--context 1024] [--length-groups 6] [--validation 0.1] [--seed 42]
         [--targets attn_q,attn_k,...] [--schedule linear|constant] [--checkpoint-every 50] [--json]
                       LoRA fine-tune on the GGUF itself; Ctrl-C stops with a usable adapter
   train --resume RUN_ID | --list
@@ -86,7 +86,11 @@ ILF loop:
                       annotations from JSONL; originals must fail and refinements pass in the sandbox
 Development:
   dev make-model --out FILE [--params 20M] [--adapter-out FILE] [--rank 8] [--seed N] [--chat]
-                      write a generated GGUF model (random weights) and optionally a matching adapter
+      [--arch llama|qwen2|gemma2|starcoder2|phi3|granite] [--vocab N] [--type F32|F16|BF16|Q8_0|Q4_0]
+      [--shape qwen2.5-coder-0.5b|qwen2.5-coder-1.5b]
+                      write a generated GGUF model (random weights) and optionally a matching adapter;
+                      --arch gives that architecture's tensor layout, special tokens, chat template and
+                      real vocabulary size; --shape a real model's dimensions (0.5B: seconds)
   info [--json]       version, data folder and database
 
 Options:
@@ -153,6 +157,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         sha256: { type: 'string' },
         out: { type: 'string' },
         params: { type: 'string' },
+        arch: { type: 'string' },
+        shape: { type: 'string' },
+        type: { type: 'string' },
+        vocab: { type: 'string' },
         'adapter-out': { type: 'string' },
         rank: { type: 'string' },
         host: { type: 'string' },
@@ -165,6 +173,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         lr: { type: 'string' },
         epochs: { type: 'string' },
         'batch-size': { type: 'string' },
+        'length-groups': { type: 'string' },
         context: { type: 'string' },
         validation: { type: 'string' },
         targets: { type: 'string' },

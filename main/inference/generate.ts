@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 
 export interface GenerateParams {
@@ -41,74 +40,72 @@ export function sampleSeed(runSeed: number, taskKey: string, index: number): num
   return h;
 }
 
-/**
- * Keeps parallel samples in lockstep: a batch is decoded only once every sample still running has
- * queued its next token. node-llama-cpp's default dispatches whatever is queued at the next event
- * loop cycle, and since each sample's token is sampled asynchronously, the batches would mix
- * samples by timing; batch composition changes float rounding, so even greedy decoding gave
- * different text from run to run. The queue size is read from node-llama-cpp's context
- * (not public API); without it, or after a second of waiting, the batch goes as it is.
- */
-class Lockstep {
-  active = 0;
-  context: LlamaContext | undefined;
-
-  readonly schedule = (dispatch: () => void): void => {
-    const started = performance.now();
-    const tick = (): void => {
-      const queued = (this.context as unknown as { _queuedDecodeSequenceIds?: { size: number } } | undefined)?._queuedDecodeSequenceIds?.size;
-      if (queued === undefined || queued >= this.active || performance.now() - started > 1000) dispatch();
-      else setImmediate(tick);
-    };
-    setImmediate(tick);
-  };
+/** The seed of step `step` of a sample seeded `seed`: every draw gets its own, and a rerun the same ones. */
+export function stepSeed(seed: number, step: number): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  h = Math.imul(h ^ step, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
 }
 
-async function decode(
+interface Running {
+  sequence: LlamaContextSequence;
+  seed: number;
+  next: Token;
+  tokens: Token[];
+  text: string;
+  finishReason: Generated['finishReason'] | null;
+}
+
+/**
+ * Decodes every running sample one token per step, all in one batch: a single loop issues the
+ * step's evaluations together and waits for all of them, so node-llama-cpp finds every running
+ * sequence queued when it builds the batch. (With one async iterator per sample, each sample queued
+ * its next token whenever its own sampling finished; node-llama-cpp's dispatch loop decoded
+ * whatever was queued right after the previous batch, so batches held n−1 sequences and the last
+ * one followed alone, and batch composition, which changes float rounding, depended on timing.)
+ * Each draw uses a sampler seeded from (sample seed, step), so a sample depends only on its seed.
+ */
+async function decodeLockstep(
   model: LlamaModel,
-  sequence: LlamaContextSequence,
-  lastPromptToken: Token,
-  seed: number,
+  running: Running[],
   params: GenerateParams,
   signal: AbortSignal | undefined,
   onToken: (() => void) | undefined,
-  lockstep: Lockstep,
-): Promise<Generated> {
-  const tokens: Token[] = [];
+): Promise<void> {
   const longestStop = Math.max(0, ...params.stop.map((s) => s.length));
-  let text = '';
-  let finishReason: Generated['finishReason'] = 'length';
-  const stream = sequence.evaluate([lastPromptToken], { temperature: params.temperature, topP: params.topP, seed })[Symbol.asyncIterator]();
-  try {
-    for (;;) {
-      const step = await stream.next();
-      if (step.done) break;
-      const token = step.value;
-      if (signal?.aborted) {
-        finishReason = 'cancelled';
-        break;
-      }
-      if (model.isEogToken(token)) {
-        finishReason = 'eos';
-        break;
-      }
-      tokens.push(token);
-      onToken?.();
-      const before = text.length;
-      text = model.detokenize(tokens);
-      const cut = firstStop(text, params.stop, Math.max(0, before - longestStop));
-      if (cut >= 0) {
-        text = text.slice(0, cut);
-        finishReason = 'stop';
-        break;
-      }
-      if (tokens.length >= params.maxTokens) break;
+  for (let step = 0; ; step += 1) {
+    const active = running.filter((r) => r.finishReason === null);
+    if (active.length === 0) return;
+    if (signal?.aborted) {
+      for (const r of active) r.finishReason = 'cancelled';
+      return;
     }
-  } finally {
-    lockstep.active -= 1; // the others no longer wait for this one
-    await stream.return?.();
+    const results = await Promise.all(active.map((r) => r.sequence.controlledEvaluate([[r.next, {
+      generateNext: { token: true, options: { temperature: params.temperature, topP: params.topP, seed: stepSeed(r.seed, step) } },
+    }]])));
+    for (const [i, r] of active.entries()) {
+      const token = results[i]?.[0]?.next.token;
+      if (token === undefined || token === null) throw new Error('llama.cpp sampled no token');
+      if (model.isEogToken(token)) {
+        r.finishReason = 'eos';
+        continue;
+      }
+      r.tokens.push(token);
+      r.next = token;
+      onToken?.();
+      const before = r.text.length;
+      r.text = model.detokenize(r.tokens);
+      const cut = firstStop(r.text, params.stop, Math.max(0, before - longestStop));
+      if (cut >= 0) {
+        r.text = r.text.slice(0, cut);
+        r.finishReason = 'stop';
+      } else if (r.tokens.length >= params.maxTokens) {
+        r.finishReason = 'length';
+      }
+    }
   }
-  return { text, tokens: tokens.length, finishReason };
 }
 
 export interface ContextSpec {
@@ -122,8 +119,8 @@ export interface ContextSpec {
 /**
  * Draws `seeds.length` samples for one prompt in a fresh context of that many sequences. The
  * prompt (all but its last token) is evaluated once on the first sequence and its state copied
- * into the others; then every sample decodes on its own sequence, concurrently, so node-llama-cpp
- * batches one token of each sample into every decode. A fresh context per prompt makes a sample
+ * into the others; then every sample decodes on its own sequence, one token of each running sample
+ * per decode (decodeLockstep). A fresh context per prompt makes a sample
  * depend only on (model, adapter, prompt, seed): with a reused context the KV cells land at
  * offsets left by earlier prompts, which changes float rounding, so a resumed run would not
  * reproduce an uninterrupted one.
@@ -133,21 +130,19 @@ export async function generateSamples(
   spec: ContextSpec,
   promptTokens: readonly Token[],
   params: GenerateParams,
-  options: { signal?: AbortSignal | undefined; onToken?: () => void } = {},
+  options: { signal?: AbortSignal | undefined; onToken?: () => void; onBatch?: (tokens: number) => void } = {},
 ): Promise<Generated[]> {
   const n = params.seeds.length;
   if (n === 0) return [];
   if (promptTokens.length === 0) throw new Error('the prompt is empty');
-  const lockstep = new Lockstep();
   const context = await model.createContext({
-    batching: { dispatchSchedule: lockstep.schedule },
     sequences: n,
     contextSize: spec.contextSize,
     ...(spec.threads !== undefined ? { threads: spec.threads } : {}),
     batchSize: Math.max(512, n),
     ...(spec.adapterPath ? { lora: { adapters: [{ filePath: spec.adapterPath, scale: 1 }] } } : {}),
   });
-  lockstep.context = context;
+  const batches = options.onBatch ? observeBatches(context, options.onBatch) : undefined;
   try {
     const sequences = Array.from({ length: n }, () => context.getSequence());
     const shared = promptTokens.slice(0, -1);
@@ -155,13 +150,15 @@ export async function generateSamples(
     const [first, ...rest] = sequences;
     if (!first) return [];
     if (shared.length > 0) {
-      lockstep.active = 1;
       await first.evaluateWithoutGeneratingNewTokens([...shared]);
       if (rest.length > 0) await copyState(first, rest);
     }
-    lockstep.active = n;
-    return await Promise.all(sequences.map((s, i) => decode(model, s, last, params.seeds[i] ?? 0, params, options.signal, options.onToken, lockstep)));
+    const running: Running[] = sequences.map((sequence, i) => ({ sequence, seed: params.seeds[i] ?? 0, next: last, tokens: [], text: '', finishReason: null }));
+    batches?.start();
+    await decodeLockstep(model, running, params, options.signal, options.onToken);
+    return running.map((r) => ({ text: r.text, tokens: r.tokens.length, finishReason: r.finishReason ?? 'length' }));
   } finally {
+    batches?.stop();
     await context.dispose();
   }
 }
@@ -177,4 +174,26 @@ async function copyState(from: LlamaContextSequence, to: readonly LlamaContextSe
   } finally {
     await fs.promises.rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Reports the size of every batch llama.cpp decodes in this context (tokens of all sequences
+ * together), by wrapping node-llama-cpp's native batch call, which is not public API: where it is
+ * missing nothing is reported. For diagnostics and for the test that batches hold every sample.
+ */
+function observeBatches(context: LlamaContext, onBatch: (tokens: number) => void): { start: () => void; stop: () => void } {
+  const holder = context as unknown as { _ctx?: object };
+  const native = holder._ctx;
+  if (native === undefined) return { start: () => undefined, stop: () => undefined };
+  // The addon's methods are read-only: the context gets a forwarding view of its native object instead.
+  const view = new Proxy(native, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key);
+      if (typeof value !== 'function') return value;
+      const fn = value as (...args: unknown[]) => unknown;
+      if (key === 'initBatch') return (size: number) => { onBatch(size); return fn.call(target, size); };
+      return (...args: unknown[]) => fn.apply(target, args);
+    },
+  });
+  return { start: () => { holder._ctx = view; }, stop: () => { holder._ctx = native; } };
 }

@@ -22,7 +22,7 @@ export interface TextGenerator {
   /** Prompt length in tokens, when this side can count them (a local model); the context is sized from it. */
   countTokens(prompt: string, format: PromptFormat): number | null;
   generate(prompt: string, format: PromptFormat, params: GenerateParams,
-    options?: { signal?: AbortSignal | undefined; onToken?: () => void; contextSize?: number }): Promise<(Generated & { systemFingerprint?: string | null })[]>;
+    options?: { signal?: AbortSignal | undefined; onToken?: () => void; contextSize?: number; threads?: number }): Promise<(Generated & { systemFingerprint?: string | null })[]>;
   dispose(): Promise<void>;
 }
 
@@ -38,10 +38,10 @@ class LocalGenerator implements TextGenerator {
   }
 
   generate(prompt: string, format: PromptFormat, params: GenerateParams,
-    options: { signal?: AbortSignal | undefined; onToken?: () => void; contextSize?: number } = {}): Promise<Generated[]> {
+    options: { signal?: AbortSignal | undefined; onToken?: () => void; contextSize?: number; threads?: number } = {}): Promise<Generated[]> {
     const tokens = promptTokens(this.session.model, prompt, format);
     const contextSize = Math.max(options.contextSize ?? 0, tokens.length + params.maxTokens + 8);
-    return generateSamples(this.session.model, { contextSize, threads: this.session.threads, adapterPath: this.session.adapterPath }, tokens, params,
+    return generateSamples(this.session.model, { contextSize, threads: options.threads ?? this.session.threads, adapterPath: this.session.adapterPath }, tokens, params,
       { signal: options.signal, ...(options.onToken ? { onToken: options.onToken } : {}) });
   }
 

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { buildPrompt, type PromptFormat } from '../datasets/prompt.js';
 import { AppError } from '../errors.js';
+import { threadsForFreeCores } from '../models/free-cores.js';
 import { hasSerialThreadpool, type LlamaRuntime } from '../models/runtime.js';
 import type { Store } from '../store/store.js';
 import type { EndpointOptions } from './endpoint.js';
@@ -49,7 +50,12 @@ export interface SamplingReport {
   tokens: number;
   seconds: number;
   tokensPerSecond: number;
+  /** CPU threads of each batch: fewer than the runtime's when other processes kept cores busy. */
+  threads: { min: number; max: number };
 }
+
+/** How often the free cores are measured again during a run. */
+const THREADS_RECHECK_MS = 20_000;
 
 /** Most sequences one context decodes together; larger n is drawn in rounds. */
 const MAX_PARALLEL = 32;
@@ -124,6 +130,16 @@ export async function runSampling(
   let skipped = 0;
   let tasksDone = 0;
   let lastReport = 0;
+  // Threads for the cores other processes leave free (see threadsForFreeCores), measured again now and then.
+  let threads = runtime.threads;
+  let threadsCheckedAt = -Infinity;
+  const threadsUsed = { min: Infinity, max: 0 };
+  const pickThreads = async (): Promise<number> => {
+    if (runtime.threadsFixed || performance.now() - threadsCheckedAt < THREADS_RECHECK_MS) return threads;
+    threads = (await threadsForFreeCores(runtime.threads)).threads;
+    threadsCheckedAt = performance.now();
+    return threads;
+  };
   const report = (force = false): void => {
     if (!options.onProgress || (!force && performance.now() - lastReport < 250)) return;
     lastReport = performance.now();
@@ -159,9 +175,12 @@ export async function runSampling(
       for (let from = 0; from < missing.length; from += parallel) {
         const indices = missing.slice(from, from + parallel);
         const seeds = indices.map((k) => sampleSeed(config.seed, task.taskKey, k));
+        const batchThreads = await pickThreads();
+        threadsUsed.min = Math.min(threadsUsed.min, batchThreads);
+        threadsUsed.max = Math.max(threadsUsed.max, batchThreads);
         const generated = await generator.generate(prompt, config.promptFormat,
           { temperature: config.temperature, topP: config.topP, maxTokens: config.maxTokens, stop, seeds },
-          { signal: options.signal, onToken: () => { tokens += 1; report(); }, contextSize });
+          { signal: options.signal, onToken: () => { tokens += 1; report(); }, contextSize, threads: batchThreads });
         options.signal?.throwIfAborted();
         // One transaction per batch: a crash loses at most the batch in flight.
         store.transaction(() => store.runs.insertSamples(runId, generated.map((g, j) => ({
@@ -183,5 +202,8 @@ export async function runSampling(
     report(true);
   }
   const seconds = (performance.now() - started) / 1000;
-  return { runId, tasks: tasks.length, samplesCreated: created, samplesSkipped: skipped, tokens, seconds, tokensPerSecond: seconds > 0 ? tokens / seconds : 0 };
+  return {
+    runId, tasks: tasks.length, samplesCreated: created, samplesSkipped: skipped, tokens, seconds, tokensPerSecond: seconds > 0 ? tokens / seconds : 0,
+    threads: threadsUsed.max === 0 ? { min: threads, max: threads } : threadsUsed,
+  };
 }

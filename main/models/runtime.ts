@@ -56,11 +56,14 @@ const toGpuOption = (b: ComputeBackend): 'auto' | LlamaGpuType => (b === 'cpu' ?
 export class LlamaRuntime implements AsyncDisposable {
   private llama: Promise<Llama> | undefined;
   readonly threads: number;
+  /** Threads were chosen by the caller: keep them even when other processes share the cores. */
+  readonly threadsFixed: boolean;
   readonly backend: ComputeBackend;
 
   constructor(options: RuntimeOptions = {}) {
     this.backend = options.backend ?? (process.env.ILF_COMPUTE_BACKEND as ComputeBackend | undefined) ?? 'auto';
     this.threads = options.threads ?? physicalCores();
+    this.threadsFixed = options.threads !== undefined;
   }
 
   get(): Promise<Llama> {

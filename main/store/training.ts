@@ -9,7 +9,7 @@ export interface TrainingRunRow {
   trainingSetId: number;
   baseModelId: number;
   baseAdapterId: number | null;
-  /** The trainer's JSON config, as it was given to the trainer. */
+  /** The trainer's JSON config, as it was given to the trainer; `dataReport` is added to it (see setDataReport). */
   config: Record<string, unknown>;
   status: TrainingStatus;
   checkpointDir: string | null;
@@ -109,6 +109,14 @@ export class TrainingRuns {
     this.db
       .prepare(`UPDATE training_runs SET status = 'running', error = NULL, finished_at = NULL, started_at = COALESCE(started_at, ?), owner_pid = ? WHERE id = ?`)
       .run(now(), ownerPid, id);
+  }
+
+  /**
+   * What the data came to (rows too long, length groups), merged into the run's config JSON under
+   * `dataReport`: the run's record keeps it without a schema change.
+   */
+  setDataReport(id: number, report: Record<string, unknown>): void {
+    this.db.prepare(`UPDATE training_runs SET config = json_set(config, '$.dataReport', json(?)) WHERE id = ?`).run(JSON.stringify(report), id);
   }
 
   setTotalSteps(id: number, totalSteps: number): void {

@@ -14,6 +14,8 @@ export interface TextExample {
   prompt: string;
   completion: string;
   format: PromptFormat;
+  /** Where the row comes from, to name it in a report: `example <id>` of a training set, or `line <n>` of a file. */
+  ref: string;
 }
 
 /** What the native trainer reads: exact token ids, so the prompt is tokenized as sampling does it. */
@@ -26,9 +28,9 @@ const PromptCompletionRow = z.object({ prompt: z.string(), completion: z.string(
 const Message = z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string() });
 const MessagesRow = z.object({ messages: z.array(Message).min(2) });
 
-function parseRow(value: unknown): { ok: true; example: TextExample } | { ok: false; reason: string } {
+function parseRow(value: unknown, ref: string): { ok: true; example: TextExample } | { ok: false; reason: string } {
   const pc = PromptCompletionRow.safeParse(value);
-  if (pc.success) return { ok: true, example: { ...pc.data, format: 'completion' } };
+  if (pc.success) return { ok: true, example: { ...pc.data, format: 'completion', ref } };
   const chat = MessagesRow.safeParse(value);
   if (chat.success) {
     const { messages } = chat.data;
@@ -36,7 +38,7 @@ function parseRow(value: unknown): { ok: true; example: TextExample } | { ok: fa
     const user = messages.filter((m) => m.role === 'user');
     if (last?.role !== 'assistant' || last.content.length === 0) return { ok: false, reason: 'the last message must be a non-empty assistant reply' };
     if (user.length !== 1) return { ok: false, reason: 'messages must hold exactly one user turn (the task prompt)' };
-    return { ok: true, example: { prompt: user[0]?.content ?? '', completion: last.content, format: 'chat' } };
+    return { ok: true, example: { prompt: user[0]?.content ?? '', completion: last.content, format: 'chat', ref } };
   }
   return { ok: false, reason: 'expected {"prompt", "completion"} strings or {"messages": [user, assistant]}' };
 }
@@ -53,7 +55,7 @@ export async function readTrainingFile(file: string): Promise<{ examples: TextEx
   const lines = readJsonl(absolute, { onBadLine: bad.add });
   let next = await lines.next();
   while (!next.done) {
-    const parsed = parseRow(next.value.value);
+    const parsed = parseRow(next.value.value, `line ${next.value.lineNo}`);
     if (parsed.ok) examples.push(parsed.example);
     else bad.add(next.value.lineNo, parsed.reason);
     next = await lines.next();
@@ -73,7 +75,7 @@ export async function trainingSetExamples(store: Store, trainingSetId: number): 
     }
     return (await readTrainingFile(set.sourcePath)).examples;
   }
-  return trainingRows(store, trainingSetId).map((r) => ({ prompt: r.prompt, completion: r.completion, format: r.promptFormat }));
+  return trainingRows(store, trainingSetId).map((r) => ({ prompt: r.prompt, completion: r.completion, format: r.promptFormat, ref: `example ${r.exampleId}` }));
 }
 
 /** Prompt tokens exactly as sampling makes them; the target ends with the token that ends a reply. */
@@ -84,4 +86,22 @@ export function tokenizeExample(model: LlamaModel, example: TextExample): Tokeni
     prompt_tokens: promptTokens(model, example.prompt, example.format).map(Number),
     completion_tokens: [...completion, ...(end === null ? [] : [end])].map(Number),
   };
+}
+
+/** Rows longer than the context are left out of training; the report names them, so none goes silently. */
+export interface TooLongRows {
+  count: number;
+  /** Each row's `ref`, with its length in tokens. */
+  rows: { ref: string; tokens: number }[];
+  /** Most tokens a row may have: the configured context, or the model's own if that is smaller. */
+  limit: number;
+}
+
+export function tooLongRows(examples: readonly TextExample[], tokenized: readonly TokenizedExample[], limit: number): TooLongRows {
+  const rows: TooLongRows['rows'] = [];
+  tokenized.forEach((t, i) => {
+    const tokens = t.prompt_tokens.length + t.completion_tokens.length;
+    if (tokens > limit) rows.push({ ref: examples[i]?.ref ?? `row ${i + 1}`, tokens });
+  });
+  return { count: rows.length, rows, limit };
 }

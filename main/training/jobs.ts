@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { TrainingConfig, type TrainingProgress, type TrainingRunInfo } from '../../preload/contract.js';
+import { TrainingConfig, TrainingDataReport, type TrainingProgress, type TrainingRunInfo } from '../../preload/contract.js';
 import { describeIssues } from '../datasets/task-record.js';
 import { AppError } from '../errors.js';
 import { isTrainable, TRAINABLE_QUANTIZATIONS } from '../models/quantization.js';
@@ -10,7 +10,7 @@ import { latestEvery } from '../services/throttle.js';
 import { isProcessAlive } from '../process-alive.js';
 import type { Store } from '../store/store.js';
 import type { TrainingRunRow } from '../store/training.js';
-import { tokenizeExample, trainingSetExamples } from './examples.js';
+import { tokenizeExample, tooLongRows, trainingSetExamples } from './examples.js';
 import { trainerBinary } from './trainer-binary.js';
 import { TRAINER_EXIT, TrainerEvent, TrainerProcess } from './trainer-process.js';
 
@@ -50,6 +50,12 @@ interface Active {
   trainer: TrainerProcess;
   stopRequested: boolean;
   finished: Promise<TrainingRunRow>;
+}
+
+/** The data report a run's record holds (see TrainingRuns.setDataReport), or null for a run from before reports. */
+function dataReportOf(run: TrainingRunRow): TrainingDataReport | null {
+  const parsed = TrainingDataReport.safeParse(run.config.dataReport);
+  return parsed.success ? parsed.data : null;
 }
 
 const runFiles = (dir: string) => ({
@@ -120,13 +126,19 @@ export class TrainingJobs implements AsyncDisposable {
       await this.options.releaseInference?.();
       const llama = await this.options.runtime().get();
       const vocab = await llama.loadModel({ modelPath: model.path, vocabOnly: true });
+      let limit = config.contextSize;
       try {
-        const lines = examples.map((e) => JSON.stringify(tokenizeExample(vocab, e)));
-        fs.writeFileSync(files.data, `${lines.join('\n')}\n`);
+        const tokenized = examples.map((e) => tokenizeExample(vocab, e));
+        // No row may be longer than the model's own context either.
+        if (vocab.trainContextSize > 0) limit = Math.min(limit, vocab.trainContextSize);
+        // The trainer leaves these rows out by the same rule; the run's record names them.
+        const tooLong = tooLongRows(examples, tokenized, limit);
+        this.store.training.setDataReport(runId, { limit, tooLong: { count: tooLong.count, rows: tooLong.rows } });
+        fs.writeFileSync(files.data, `${tokenized.map((t) => JSON.stringify(t)).join('\n')}\n`);
       } finally {
         await vocab.dispose();
       }
-      fs.writeFileSync(files.config, `${JSON.stringify(config, null, 2)}\n`);
+      fs.writeFileSync(files.config, `${JSON.stringify({ ...config, contextSize: limit }, null, 2)}\n`);
     } catch (e) {
       this.store.training.finish(runId, 'failed', { error: `preparing the run failed: ${(e as Error).message}` });
       throw e;
@@ -193,6 +205,7 @@ export class TrainingJobs implements AsyncDisposable {
     return {
       id: run.id, trainingSetId: run.trainingSetId, baseModelId: run.baseModelId, baseAdapterId: run.baseAdapterId, adapterId: adapter?.id ?? null,
       config: run.config, status: run.status, step: run.step, totalSteps: run.totalSteps, error: run.error, logTail: run.logTail,
+      dataReport: dataReportOf(run),
       createdAt: run.createdAt, startedAt: run.startedAt, finishedAt: run.finishedAt,
     };
   }
@@ -223,7 +236,8 @@ export class TrainingJobs implements AsyncDisposable {
     if (resume) this.replayMetrics(runId, files.metrics);
     const log = fs.createWriteStream(files.log, { flags: 'a' });
     let last: TrainingProgress = {
-      runId, status: 'running', step: run.step, totalSteps: run.totalSteps, epoch: 0, loss: null, validationLoss: null, tokensPerS: null, etaS: null,
+      runId, status: 'running', step: run.step, totalSteps: run.totalSteps, epoch: 0, loss: null, validationLoss: null, tokensPerS: null,
+      computedTokensPerS: null, etaS: null,
     };
     const progress = this.throttledProgress();
     const trainer = new TrainerProcess(binary, [
@@ -234,10 +248,16 @@ export class TrainingJobs implements AsyncDisposable {
       this.options.onEvent?.(runId, e);
       if (e.phase === 'start') {
         this.store.training.setTotalSteps(runId, e.total_steps);
+        const report = dataReportOf(this.mustGet(runId));
+        if (report && e.groups) {
+          this.store.training.setDataReport(runId, {
+            ...report, groups: e.groups, usefulTokensPerEpoch: e.useful_tokens_per_epoch, computedTokensPerEpoch: e.computed_tokens_per_epoch,
+          });
+        }
         last = { ...last, totalSteps: e.total_steps, step: e.resumed_from_step };
       } else if (e.phase === 'train') {
         this.store.training.recordMetric(runId, { phase: 'train', step: e.step, epoch: e.epoch, loss: e.loss, accuracy: e.accuracy, tokensPerS: e.tokens_per_s });
-        last = { ...last, step: e.step, epoch: e.epoch, loss: e.loss, tokensPerS: e.tokens_per_s, etaS: e.eta_s };
+        last = { ...last, step: e.step, epoch: e.epoch, loss: e.loss, tokensPerS: e.tokens_per_s, computedTokensPerS: e.slots_per_s ?? null, etaS: e.eta_s };
       } else if (e.phase === 'validation') {
         this.store.training.recordMetric(runId, { phase: 'validation', step: e.step, epoch: e.epoch, loss: e.loss, accuracy: null, tokensPerS: null });
         last = { ...last, validationLoss: e.loss };

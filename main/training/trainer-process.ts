@@ -2,12 +2,26 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import readline from 'node:readline';
 import { z } from 'zod';
 
+/** Length groups and one epoch's tokens: the rows' own, computed (padding included), and with one context of contextSize (before grouping). */
+const PlanFields = {
+  too_long_lines: z.array(z.number()).optional(),
+  groups: z.array(z.object({ context: z.number(), examples: z.number() })).optional(),
+  useful_tokens_per_epoch: z.number().optional(),
+  computed_tokens_per_epoch: z.number().optional(),
+  fixed_context_tokens_per_epoch: z.number().optional(),
+};
+
 /** What the native trainer prints, one JSON object per stdout line (see native-models/trainer/trainer.cpp). */
 export const TrainerEvent = z.discriminatedUnion('phase', [
   z.object({
     phase: z.literal('start'), examples: z.number(), train: z.number(), validation: z.number(), skipped_too_long: z.number(),
     target_tokens: z.number(), steps_per_epoch: z.number(), total_steps: z.number(), context: z.number(), threads: z.number(),
-    resumed_from_step: z.number(), model_params: z.number(),
+    resumed_from_step: z.number(), model_params: z.number(), ...PlanFields,
+  }),
+  // --plan: the same sizes, and nothing trained.
+  z.object({
+    phase: z.literal('plan'), examples: z.number(), train: z.number(), validation: z.number(), skipped_too_long: z.number(),
+    steps_per_epoch: z.number(), total_steps: z.number(), context: z.number(), ...PlanFields,
   }),
   z.object({
     phase: z.literal('train'), step: z.number(), total_steps: z.number(), epoch: z.number(), loss: z.number(), accuracy: z.number(),
@@ -20,7 +34,8 @@ export const TrainerEvent = z.discriminatedUnion('phase', [
   z.object({ phase: z.literal('validation'), step: z.number(), epoch: z.number(), loss: z.number() }),
   z.object({ phase: z.literal('checkpoint'), step: z.number(), path: z.string() }),
   z.object({ phase: z.enum(['done', 'stopped']), step: z.number(), total_steps: z.number(), adapter: z.string() }),
-  z.object({ phase: z.literal('matmul'), n: z.number(), threads: z.number(), flops: z.number(), backend: z.string() }),
+  z.object({ phase: z.literal('matmul'), n: z.number(), threads: z.number(), flops: z.number(), backend: z.string(), cols: z.number().optional(), type: z.string().optional() }),
+  z.object({ phase: z.literal('memory'), mib: z.number(), threads: z.number(), bytes_per_s: z.number() }),
   z.object({
     phase: z.literal('devices'),
     devices: z.array(z.object({

@@ -42,7 +42,8 @@ if (target !== host && target !== 'win32-x64') {
 
 const trainerDir = path.join(root, 'native-models', 'trainer');
 const sources = [path.join(trainerDir, 'trainer.cpp'), ...(windows ? [path.join(trainerDir, 'fabric-dl.cpp')] : [])];
-const headers = windows ? [path.join(trainerDir, 'fabric-dl.h')] : [];
+// Every header beside trainer.cpp (fabric-dl.h is included only on Windows; the rest everywhere).
+const headers = fs.readdirSync(trainerDir).filter((f) => /\.(h|hpp)$/.test(f)).map((f) => path.join(trainerDir, f));
 const outDir = path.join(root, 'native-models', 'bin', target);
 const genDir = path.join(root, 'native-models', 'build', target);
 const exe = path.join(outDir, windows ? 'ilf-trainer.exe' : 'ilf-trainer');
@@ -100,7 +101,7 @@ function declaredFunctions() {
 function generateSymbolTable() {
   const declared = declaredFunctions();
   const used = new Set();
-  for (const file of sources.filter((f) => !f.endsWith('fabric-dl.cpp'))) {
+  for (const file of [...sources, ...headers].filter((f) => !/fabric-dl\.(cpp|h)$/.test(f))) {
     const text = fs.readFileSync(file, 'utf8');
     for (const m of text.matchAll(/\b(?:llama|ggml|gguf)_\w+\b/g)) if (declared.has(m[0])) used.add(m[0]);
   }

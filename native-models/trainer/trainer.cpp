@@ -42,6 +42,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 #endif
+// After fabric-dl.h: on Windows their fork calls go through the same table.
+#include "length-groups.hpp"
+#include "machine-bench.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -80,7 +83,8 @@ struct Config {
   float weight_decay = 0.0f;
   int epochs = 3;
   int batch_size = 1;          // examples per optimizer step, packed into one context
-  int context_size = 512;      // tokens per example slot
+  int context_size = 512;      // most tokens per example: longer rows are left out and reported
+  int length_groups = 6;       // examples grouped by length, each group in a context sized to it; 1 = one context sized to the longest
   float validation_fraction = 0.0f;
   uint32_t seed = 42;
   int threads = 0;             // 0 = physical cores
@@ -148,6 +152,7 @@ Config read_config(const std::string & file) {
   read_field(j, "epochs", c.epochs);
   read_field(j, "batchSize", c.batch_size);
   read_field(j, "contextSize", c.context_size);
+  read_field(j, "lengthGroups", c.length_groups);
   read_field(j, "validationFraction", c.validation_fraction);
   read_field(j, "seed", c.seed);
   read_field(j, "threads", c.threads);
@@ -163,6 +168,7 @@ Config read_config(const std::string & file) {
   if (c.batch_size < 1 || c.batch_size > 256) throw BadInput("batchSize must be 1–256");
   if (c.context_size < 8 || c.context_size > 1 << 20) throw BadInput("contextSize must be >= 8");
   if (c.validation_fraction < 0 || c.validation_fraction >= 1) throw BadInput("validationFraction must be in [0, 1)");
+  if (c.length_groups < 1 || c.length_groups > 64) throw BadInput("lengthGroups must be 1–64");
   if (c.checkpoint_every < 0) throw BadInput("checkpointEvery must be >= 0");
   if (c.target_modules.empty()) throw BadInput("targetModules is empty");
   if (c.threads <= 0) c.threads = physical_cores();
@@ -202,14 +208,14 @@ std::vector<llama_token> token_array(const json & row, const char * key, int n_v
  * completion) or {"prompt_tokens","completion_tokens"} already tokenized by the caller, which lets
  * the app use the exact prompt tokens it samples with (chat templates included).
  */
-std::vector<Example> read_rows(const std::string & file, const llama_vocab * vocab, size_t & skipped_too_long, int max_tokens) {
+std::vector<Example> read_rows(const std::string & file, const llama_vocab * vocab, std::vector<size_t> & too_long_lines, int max_tokens) {
   std::ifstream in(file);
   if (!in) throw BadInput("cannot read training set " + file);
   const int n_vocab = llama_vocab_n_tokens(vocab);
   std::vector<Example> out;
   std::string text;
   size_t line = 0;
-  skipped_too_long = 0;
+  too_long_lines.clear();
   while (std::getline(in, text)) {
     ++line;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -236,7 +242,7 @@ std::vector<Example> read_rows(const std::string & file, const llama_vocab * voc
     ex.prompt_len = ex.tokens.size();
     ex.tokens.insert(ex.tokens.end(), completion.begin(), completion.end());
     if ((int) ex.tokens.size() > max_tokens) {
-      ++skipped_too_long;
+      too_long_lines.push_back(line);  // reported in the start line, never dropped silently
       continue;
     }
     out.push_back(std::move(ex));
@@ -309,9 +315,11 @@ struct Run {
   int64_t total_steps = 0;
   int64_t step = 0;            // optimizer steps completed, over all epochs
   int epoch = 0;
-  int64_t tokens_per_step = 0;   // context slots per optimizer step, padding included
+  int slot = 0;                   // tokens per example slot of the current context (its length group)
   std::vector<int64_t> dp_tokens; // real (non-padding) tokens of each datapoint of this epoch's order
+  std::vector<int64_t> dp_slots;  // slots (padding included) of each datapoint of this epoch's order
   int64_t real_tokens_done = 0;   // real tokens processed by this invocation
+  int64_t slots_done = 0;         // slots computed by this invocation
   double loss_sum_prev = 0;
   int64_t loss_n_prev = 0;
   std::chrono::steady_clock::time_point t_start;
@@ -446,10 +454,11 @@ void on_train_batch(bool train, ggml_opt_context_t, ggml_opt_dataset_t, ggml_opt
   if (ibatch % r.cfg.batch_size != 0) return;
   const double loss = delta_loss(r, result);
   double accuracy = 0, accuracy_unc = 0;
-  ggml_opt_result_accuracy(result, &accuracy, &accuracy_unc);  // over this epoch so far, target tokens only
+  ggml_opt_result_accuracy(result, &accuracy, &accuracy_unc);  // over this length group so far, target tokens only
   r.step += 1;
   const size_t dp = (size_t) ((r.step - 1) % r.steps_per_epoch);
   if (dp < r.dp_tokens.size()) r.real_tokens_done += r.dp_tokens[dp];
+  if (dp < r.dp_slots.size()) r.slots_done += r.dp_slots[dp];
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - r.t_start).count();
   const int64_t done_here = r.step - r.steps_at_start;
   const double per_step = elapsed / (double) std::max<int64_t>(done_here, 1);
@@ -461,10 +470,10 @@ void on_train_batch(bool train, ggml_opt_context_t, ggml_opt_dataset_t, ggml_opt
         {"accuracy", std::isfinite(accuracy) ? accuracy : 0.0},
         // Useful tokens (the examples' own) per second; slots_per_s also counts the padding that fills each context.
         {"tokens_per_s", elapsed > 0 ? (double) r.real_tokens_done / elapsed : 0.0},
-        {"slots_per_s", elapsed > 0 ? (double) (done_here * r.tokens_per_step) / elapsed : 0.0},
+        {"slots_per_s", elapsed > 0 ? (double) r.slots_done / elapsed : 0.0},
         // Totals of this invocation, so a benchmark can time any span of steps (e.g. leave out the first).
         {"tokens", r.real_tokens_done},
-        {"slots", done_here * r.tokens_per_step},
+        {"slots", r.slots_done},
         {"elapsed_s", elapsed},
         {"eta_s", per_step * (double) (r.total_steps - r.step)}});
   // Exceptions must not unwind through the fork's frames (another C++ runtime): keep the message, stop, rethrow later.
@@ -563,8 +572,11 @@ int list_devices() {
 struct Args {
   std::string model, data, config, out, checkpoint_dir, backends, init_adapter, metrics;
   bool resume = false, stop_on_eof = false, verbose = false, list_devices = false;
+  bool plan_only = false;  // --plan: print the length groups and tokens per epoch, train nothing
   bool skip_thread_warmup = false;  // benchmark baseline: the fork's default thread handling
   int bench_n = 0, bench_threads = 0;
+  int bench_memory_mib = 0, bench_cols = 0;  // --bench-memory MiB; --bench-matmul N --cols C --type q8_0
+  std::string bench_type = "f32";
   long long max_steps = 0;
 };
 
@@ -585,6 +597,7 @@ Args parse_args(int argc, char ** argv) {
     else if (k == "--init-adapter") a.init_adapter = value();
     else if (k == "--metrics") a.metrics = value();
     else if (k == "--resume") a.resume = true;
+    else if (k == "--plan") a.plan_only = true;
     else if (k == "--stop-on-stdin-eof") a.stop_on_eof = true;
     else if (k == "--verbose") a.verbose = true;
     else if (k == "--max-steps") a.max_steps = std::stoll(value());
@@ -592,13 +605,77 @@ Args parse_args(int argc, char ** argv) {
     else if (k == "--list-devices") a.list_devices = true;
     else if (k == "--bench-matmul") a.bench_n = std::stoi(value());
     else if (k == "--threads") a.bench_threads = std::stoi(value());
+    else if (k == "--bench-memory") a.bench_memory_mib = std::stoi(value());
+    else if (k == "--cols") a.bench_cols = std::stoi(value());
+    else if (k == "--type") a.bench_type = value();
     else throw BadInput("unknown argument " + k);
   }
-  if (a.bench_n == 0 && !a.list_devices && (a.model.empty() || a.data.empty() || a.config.empty() || a.out.empty())) {
+  if (a.bench_n == 0 && a.bench_memory_mib == 0 && !a.list_devices && (a.model.empty() || a.data.empty() || a.config.empty() || (a.out.empty() && !a.plan_only))) {
     throw BadInput("usage: ilf-trainer --model BASE.gguf --data TRAIN.jsonl --config CONFIG.json --out ADAPTER.gguf [--checkpoint-dir DIR] [--resume]");
   }
   return a;
 }
+
+/** A training context of `slot` tokens per example, `batch` examples per step, with the adapter applied. */
+llama_context * make_context(llama_model * model, const Config & cfg, int slot) {
+  llama_context_params cp = llama_context_default_params();
+  const int64_t ne = (int64_t) slot * cfg.batch_size;
+  cp.n_ctx = (uint32_t) ne;
+  cp.n_batch = (uint32_t) ne;
+  cp.n_ubatch = (uint32_t) slot;  // one example per ubatch; gradients accumulate over the batch
+  cp.n_seq_max = 1;
+  cp.n_threads = cfg.threads;
+  cp.n_threads_batch = cfg.threads;
+  cp.type_k = GGML_TYPE_F32;
+  cp.type_v = GGML_TYPE_F32;
+  cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  cp.training = true;
+  llama_context * ctx = llama_init_from_model(model, cp);
+  if (!ctx) throw std::runtime_error("could not create a llama context of " + std::to_string(ne) + " tokens (out of memory?)");
+  return ctx;
+}
+
+/**
+ * Makes the current context one of `slot` tokens per example. The fork fixes a context's size when
+ * it is made, so another length group needs another context: the optimizer state (AdamW moments,
+ * step) goes through `state_file` into the new one, which gets the same adapter.
+ */
+void use_context(Run & r, int slot, llama_opt_params op, const std::string & state_file, llama_token warm, bool warm_up) {
+  if (r.ctx && r.slot == slot) return;
+  bool carry = false;
+  if (r.ctx) {
+    if (!llama_opt_save_state(r.ctx, state_file.c_str())) throw std::runtime_error("could not hand the optimizer state to the next length group");
+    llama_free(r.ctx);
+    r.ctx = nullptr;
+    carry = true;
+  }
+  r.ctx = make_context(r.model, r.cfg, slot);
+  r.slot = slot;
+  float scale = 1.0f;
+  llama_set_adapters_lora(r.ctx, &r.adapter, 1, &scale);
+  // One decode before llama_opt_init: it makes the context hand its thread count to the CPU
+  // backend, which the training path otherwise leaves at ggml's default (4 busy threads; on a
+  // 2-core machine that was ~200× slower).
+  if (warm_up) {
+    llama_batch one = llama_batch_get_one(&warm, 1);
+    if (llama_decode(r.ctx, one) != 0) throw std::runtime_error("warm-up decode failed");
+    llama_memory_clear(llama_get_memory(r.ctx), true);
+  }
+  if (carry) {
+    op.checkpoint_path = state_file.c_str();
+    op.load_optimizer_state = true;
+  }
+  llama_opt_init(r.ctx, r.model, op);
+}
+
+/** Lengths of the examples, for grouping. */
+std::vector<int> lengths_of(const std::vector<Example> & examples) {
+  std::vector<int> out;
+  for (const auto & ex : examples) out.push_back((int) ex.tokens.size());
+  return out;
+}
+
+constexpr int SLOT_GRANULARITY = 32;  // contexts are sized in steps of this many tokens
 
 int train(const Args & args) {
   const Config cfg = read_config(args.config);
@@ -611,15 +688,16 @@ int train(const Args & args) {
   llama_model_params mp = llama_model_default_params();
   mp.load_mode = LLAMA_LOAD_MODE_NONE;  // read into memory: the fork trains on writable buffers
   mp.n_gpu_layers = cfg.gpu_layers < 0 ? 999 : cfg.gpu_layers;
+  mp.vocab_only = args.plan_only;
   llama_model * model = llama_model_load_from_file(args.model.c_str(), mp);
   if (!model) throw BadInput("llama.cpp could not load " + args.model + " (not a GGUF model it supports?)");
   const llama_vocab * vocab = llama_model_get_vocab(model);
 
-  size_t skipped = 0;
-  std::vector<Example> examples = read_rows(args.data, vocab, skipped, cfg.context_size);
+  std::vector<size_t> too_long;
+  std::vector<Example> examples = read_rows(args.data, vocab, too_long, cfg.context_size);
   if (examples.empty()) {
-    throw BadInput(skipped > 0 ? "every row is longer than contextSize (" + std::to_string(cfg.context_size) + " tokens); raise it"
-                               : "the training set has no rows");
+    throw BadInput(!too_long.empty() ? "every row is longer than contextSize (" + std::to_string(cfg.context_size) + " tokens); raise it"
+                                     : "the training set has no rows");
   }
 
   // Which examples validate is fixed by the seed; the training order is reshuffled every epoch.
@@ -634,38 +712,53 @@ int train(const Args & args) {
   layout.train.assign(all.begin(), all.end() - (long) n_val);
   std::sort(layout.train.begin(), layout.train.end());
 
+  // The context is sized from the data: each length group's longest example, rounded up.
   const int B = cfg.batch_size;
-  const int64_t n_train_dp = datapoints_for(layout.train.size(), B);
-  const int64_t n_val_dp = n_val == 0 ? 0 : datapoints_for(n_val, B);
-  const int64_t ne = (int64_t) cfg.context_size * B;
-
-  llama_context_params cp = llama_context_default_params();
-  cp.n_ctx = (uint32_t) ne;
-  cp.n_batch = (uint32_t) ne;
-  cp.n_ubatch = (uint32_t) cfg.context_size;  // one example per ubatch; gradients accumulate over the batch
-  cp.n_seq_max = 1;
-  cp.n_threads = cfg.threads;
-  cp.n_threads_batch = cfg.threads;
-  cp.type_k = GGML_TYPE_F32;
-  cp.type_v = GGML_TYPE_F32;
-  cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
-  cp.training = true;
-  llama_context * ctx = llama_init_from_model(model, cp);
-  if (!ctx) throw std::runtime_error("could not create a llama context of " + std::to_string(ne) + " tokens (out of memory?)");
+  const std::vector<int> lengths = lengths_of(examples);
+  const std::vector<ilf::LengthGroup> groups = ilf::plan_length_groups(layout.train, lengths, B, cfg.context_size, SLOT_GRANULARITY, cfg.length_groups);
+  int val_slot = 0;
+  for (size_t i : layout.validation) val_slot = std::max(val_slot, std::min(cfg.context_size, ilf::round_up(lengths[i], SLOT_GRANULARITY)));
+  int64_t n_train_dp = 0, computed = 0, useful = 0;
+  int max_slot = val_slot;
+  json group_lines = json::array();
+  for (const auto & g : groups) {
+    n_train_dp += datapoints_for(g.members.size(), B);
+    computed += ilf::slots_for(g.members.size(), B, g.context);
+    for (size_t i : g.members) useful += lengths[i];
+    max_slot = std::max(max_slot, g.context);
+    group_lines.push_back({{"context", g.context}, {"examples", g.members.size()}});
+  }
+  size_t target_tokens = 0;
+  for (const auto & ex : examples) target_tokens += ex.tokens.size() - ex.prompt_len;
+  const json sizes = {{"examples", examples.size()}, {"train", layout.train.size()}, {"validation", n_val},
+                      {"skipped_too_long", too_long.size()}, {"too_long_lines", too_long}, {"target_tokens", target_tokens},
+                      {"steps_per_epoch", n_train_dp}, {"total_steps", n_train_dp * cfg.epochs},
+                      {"context", (int64_t) max_slot * B}, {"threads", cfg.threads}, {"groups", group_lines},
+                      // One epoch's tokens: the examples' own, what is computed, and what one context of contextSize would compute.
+                      {"useful_tokens_per_epoch", useful}, {"computed_tokens_per_epoch", computed},
+                      {"fixed_context_tokens_per_epoch", ilf::slots_for(layout.train.size(), B, cfg.context_size)}};
+  if (args.plan_only) {
+    json plan = sizes;
+    plan["phase"] = "plan";
+    emit(plan);
+    llama_model_free(model);
+    return 0;
+  }
 
   Run r;
-  r.ctx = ctx;
   r.model = model;
   r.cfg = cfg;
   r.checkpoint_dir = args.checkpoint_dir;
   r.steps_per_epoch = n_train_dp;
   r.total_steps = n_train_dp * cfg.epochs;
-  r.tokens_per_step = ne;
   r.max_steps = args.max_steps;
   r.fingerprint = {{"rank", cfg.rank}, {"alpha", cfg.alpha}, {"targets", targets}, {"batchSize", B},
-                   {"contextSize", cfg.context_size}, {"seed", cfg.seed}, {"examples", examples.size()},
-                   {"modelParams", llama_model_n_params(model)}};
+                   {"contextSize", cfg.context_size}, {"lengthGroups", cfg.length_groups}, {"seed", cfg.seed},
+                   {"examples", examples.size()}, {"modelParams", llama_model_n_params(model)}};
   g_run = &r;
+  // The first group's context; the adapter is made (or loaded) on it.
+  r.ctx = make_context(model, cfg, groups.front().context);
+  r.slot = groups.front().context;
 
   // Resume: the adapter and optimizer state of the last checkpoint, if it was made for this run.
   int64_t resume_step = 0;
@@ -680,8 +773,6 @@ int train(const Args & args) {
     const fs::path dir = fs::path(args.checkpoint_dir) / meta["dir"].get<std::string>();
     r.adapter = llama_adapter_lora_init(model, (dir / "model.gguf").string().c_str());
     if (!r.adapter) throw std::runtime_error("could not load the checkpoint adapter " + (dir / "model.gguf").string());
-    float scale = 1.0f;
-    llama_set_adapters_lora(ctx, &r.adapter, 1, &scale);
     optimizer_state = (dir / "optimizer.gguf").string();
     resume_step = meta["step"].get<int64_t>();
     r.last_checkpoint = dir.string();
@@ -689,23 +780,14 @@ int train(const Args & args) {
     // A later round: keep training an adapter made before (its own rank and alpha).
     r.adapter = llama_adapter_lora_init(model, args.init_adapter.c_str());
     if (!r.adapter) throw BadInput("could not load the adapter " + args.init_adapter + " for this model");
-    float scale = 1.0f;
-    llama_set_adapters_lora(ctx, &r.adapter, 1, &scale);
   } else {
     llama_lora_training_params lp = {targets, cfg.rank, cfg.alpha, 0.0f, 0.02f, cfg.seed == 0 ? 1u : cfg.seed};
-    r.adapter = llama_lora_training_init(ctx, model, &lp);
+    r.adapter = llama_lora_training_init(r.ctx, model, &lp);
     if (!r.adapter) throw std::runtime_error("LoRA initialisation failed (do the target modules exist in this model?)");
   }
-
-  // One decode before llama_opt_init: it makes the context hand its thread count to the CPU
-  // backend, which the training path otherwise leaves at ggml's default (4 busy threads; on a
-  // 2-core machine that was ~200× slower).
-  if (!args.skip_thread_warmup) {
-    llama_token t = examples[0].tokens[0];
-    llama_batch one = llama_batch_get_one(&t, 1);
-    if (llama_decode(ctx, one) != 0) throw std::runtime_error("warm-up decode failed");
-    llama_memory_clear(llama_get_memory(ctx), true);
-  }
+  // use_context sets the adapter and initialises the optimizer on the context it makes.
+  llama_free(r.ctx);
+  r.ctx = nullptr;
 
   llama_opt_params op = llama_opt_default_params();
   op.param_filter = llama_opt_param_filter_lora;
@@ -715,21 +797,20 @@ int train(const Args & args) {
   op.checkpoint_path = optimizer_state.empty() ? nullptr : optimizer_state.c_str();
   op.load_optimizer_state = !optimizer_state.empty();
   op.assistant_loss_only = true;
-  llama_opt_init(ctx, model, op);
+  const std::string state_file = args.out + ".optimizer-handover.gguf";
+  const llama_token warm = examples[0].tokens[0];
+  use_context(r, groups.front().context, op, state_file, warm, !args.skip_thread_warmup);
+  op.checkpoint_path = nullptr;  // later contexts take the state handed over, not the checkpoint's
+  op.load_optimizer_state = false;
 
-  ggml_opt_dataset_t ds = ggml_opt_dataset_init_with_masks(GGML_TYPE_I32, GGML_TYPE_I32, GGML_TYPE_I32, ne, ne, ne,
-                                                           n_train_dp + n_val_dp, 1);
   const llama_token pad = llama_vocab_eos(vocab);
-  if (n_val_dp > 0) fill(ds, examples, layout.validation, n_train_dp, cfg.context_size, B, pad);
-
-  fprintf(stderr, "ilf-trainer: %s, %llu parameters, %d threads, context %lld, %s\n", args.model.c_str(),
-          (unsigned long long) llama_model_n_params(model), cfg.threads, (long long) ne, args.resume ? "resuming" : "new adapter");
-  size_t target_tokens = 0;
-  for (const auto & ex : examples) target_tokens += ex.tokens.size() - ex.prompt_len;
-  emit({{"phase", "start"}, {"examples", examples.size()}, {"train", layout.train.size()}, {"validation", n_val},
-        {"skipped_too_long", skipped}, {"target_tokens", target_tokens}, {"steps_per_epoch", r.steps_per_epoch},
-        {"total_steps", r.total_steps}, {"context", ne}, {"threads", cfg.threads}, {"resumed_from_step", resume_step},
-        {"model_params", llama_model_n_params(model)}});
+  fprintf(stderr, "ilf-trainer: %s, %llu parameters, %d threads, %zu length groups up to %d tokens, %s\n", args.model.c_str(),
+          (unsigned long long) llama_model_n_params(model), cfg.threads, groups.size(), max_slot, args.resume ? "resuming" : "new adapter");
+  json start = sizes;
+  start["phase"] = "start";
+  start["resumed_from_step"] = resume_step;
+  start["model_params"] = llama_model_n_params(model);
+  emit(start);
 
   r.step = resume_step;
   r.steps_at_start = resume_step;
@@ -738,23 +819,64 @@ int train(const Args & args) {
   ggml_opt_result_t res_val = ggml_opt_result_init();
   for (int epoch = (int) (resume_step / n_train_dp); epoch < cfg.epochs && !r.stop_requested; ++epoch) {
     r.epoch = epoch;
-    std::vector<size_t> order = layout.train;
+    // This epoch's order: the groups shuffled, and the examples within each group.
     std::mt19937 epoch_rng(cfg.seed + 7919u * (uint32_t) (epoch + 1));
-    std::shuffle(order.begin(), order.end(), epoch_rng);
-    fill(ds, examples, order, 0, cfg.context_size, B, pad);
-    r.dp_tokens = datapoint_tokens(examples, order, cfg.context_size, B);
-    const int64_t skip = epoch == resume_step / n_train_dp ? resume_step % n_train_dp : 0;
+    std::vector<size_t> group_order(groups.size());
+    for (size_t g = 0; g < groups.size(); ++g) group_order[g] = g;
+    std::shuffle(group_order.begin(), group_order.end(), epoch_rng);
+    std::vector<std::vector<size_t>> orders;
+    r.dp_tokens.clear();
+    r.dp_slots.clear();
+    for (size_t g : group_order) {
+      std::vector<size_t> order = groups[g].members;
+      std::shuffle(order.begin(), order.end(), epoch_rng);
+      for (int64_t t : datapoint_tokens(examples, order, groups[g].context, B)) {
+        r.dp_tokens.push_back(t);
+        r.dp_slots.push_back((int64_t) groups[g].context * B);
+      }
+      orders.push_back(std::move(order));
+    }
+    int64_t skip = epoch == resume_step / n_train_dp ? resume_step % n_train_dp : 0;
     r.loss_sum_prev = 0;
     r.loss_n_prev = 0;
-    // The fork resumes *after* the given datapoint index; -1 is a whole epoch.
-    llama_opt_epoch_resume(ctx, ds, res_train, res_val, n_train_dp, on_train_batch, on_train_batch, skip - 1);
-    if (!r.callback_error.empty()) throw std::runtime_error(r.callback_error);
+    for (size_t k = 0; k < group_order.size() && !r.stop_requested; ++k) {
+      const ilf::LengthGroup & g = groups[group_order[k]];
+      const int64_t dps = datapoints_for(g.members.size(), B);
+      if (skip >= dps) {  // done before the resume
+        skip -= dps;
+        continue;
+      }
+      use_context(r, g.context, op, state_file, warm, !args.skip_thread_warmup);
+      // A result object takes one batch size only; each group's batches have their own.
+      ggml_opt_result_reset(res_train);
+      r.loss_sum_prev = 0;
+      r.loss_n_prev = 0;
+      const int64_t ne = (int64_t) g.context * B;
+      ggml_opt_dataset_t ds = ggml_opt_dataset_init_with_masks(GGML_TYPE_I32, GGML_TYPE_I32, GGML_TYPE_I32, ne, ne, ne, dps, 1);
+      fill(ds, examples, orders[k], 0, g.context, B, pad);
+      // The fork resumes *after* the given datapoint index; -1 is the whole group.
+      llama_opt_epoch_resume(r.ctx, ds, res_train, res_val, dps, on_train_batch, on_train_batch, skip - 1);
+      skip = 0;
+      ggml_opt_dataset_free(ds);
+      if (!r.callback_error.empty()) throw std::runtime_error(r.callback_error);
+    }
     ggml_opt_result_reset(res_train);
-    ggml_opt_result_reset(res_val);
+    if (n_val > 0 && !r.stop_requested) {
+      // Validation in the current context when it is long enough, so no extra switch.
+      if (r.slot < val_slot) use_context(r, val_slot, op, state_file, warm, !args.skip_thread_warmup);
+      const int64_t ne = (int64_t) r.slot * B;
+      const int64_t val_dp = datapoints_for(n_val, B);
+      ggml_opt_dataset_t vds = ggml_opt_dataset_init_with_masks(GGML_TYPE_I32, GGML_TYPE_I32, GGML_TYPE_I32, ne, ne, ne, val_dp, 1);
+      fill(vds, examples, layout.validation, 0, r.slot, B, pad);
+      llama_opt_epoch(r.ctx, vds, res_train, res_val, 0, on_train_batch, on_train_batch);
+      ggml_opt_dataset_free(vds);
+      ggml_opt_result_reset(res_val);
+    }
     if (!r.stop_requested && r.step < r.total_steps) save_checkpoint(r);
   }
   ggml_opt_result_free(res_train);
   ggml_opt_result_free(res_val);
+  fs::remove(state_file);
 
   save_checkpoint(r);
   const std::string tmp = args.out + ".tmp";
@@ -762,8 +884,7 @@ int train(const Args & args) {
   rename_durably(tmp, args.out);
   emit({{"phase", r.stop_requested ? "stopped" : "done"}, {"step", r.step}, {"total_steps", r.total_steps}, {"adapter", args.out}});
 
-  ggml_opt_dataset_free(ds);
-  llama_free(ctx);
+  llama_free(r.ctx);
   llama_model_free(model);
   return r.stop_requested ? EXIT_STOPPED : 0;
 }
@@ -781,7 +902,21 @@ int main(int argc, char ** argv) {
     ggml_backend_load_all_from_path(backends.c_str());
     llama_backend_init();
     if (args.list_devices) return list_devices();
-    if (args.bench_n > 0) return bench_matmul(args.bench_n, args.bench_threads > 0 ? args.bench_threads : 1, 5);
+    const int bench_threads = args.bench_threads > 0 ? args.bench_threads : 1;
+    if (args.bench_memory_mib > 0) {
+      emit({{"phase", "memory"}, {"mib", args.bench_memory_mib}, {"threads", bench_threads},
+            {"bytes_per_s", ilf::bench_memory(args.bench_memory_mib, bench_threads, 5)}});
+      return 0;
+    }
+    if (args.bench_n > 0 && (args.bench_cols > 0 || args.bench_type != "f32")) {
+      if (args.bench_type != "f32" && args.bench_type != "q8_0") throw BadInput("--type must be f32 or q8_0");
+      const int cols = args.bench_cols > 0 ? args.bench_cols : args.bench_n;
+      const ggml_type type = args.bench_type == "q8_0" ? GGML_TYPE_Q8_0 : GGML_TYPE_F32;
+      emit({{"phase", "matmul"}, {"n", args.bench_n}, {"cols", cols}, {"type", args.bench_type}, {"threads", bench_threads},
+            {"flops", ilf::bench_matmul_typed(args.bench_n, cols, type, bench_threads, 5)}, {"backend", "CPU"}});
+      return 0;
+    }
+    if (args.bench_n > 0) return bench_matmul(args.bench_n, bench_threads, 5);
     if (!args.metrics.empty() && !(g_metrics = fopen(args.metrics.c_str(), "a"))) throw BadInput("cannot write the metrics file " + args.metrics);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);

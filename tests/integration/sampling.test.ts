@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { specForParams, writeLoraAdapter, writeTinyModel } from '../../native-models/gguf/writer.js';
 import { importTasks } from '../../main/datasets/import.js';
 import { AppError } from '../../main/errors.js';
-import { firstStop, sampleSeed } from '../../main/inference/generate.js';
-import { extractCode } from '../../main/inference/prompt-tokens.js';
+import { firstStop, generateSamples, sampleSeed } from '../../main/inference/generate.js';
+import { extractCode, promptTokens } from '../../main/inference/prompt-tokens.js';
+import { ModelSession } from '../../main/inference/session.js';
 import { runSampling, type SamplingConfig } from '../../main/inference/sampling.js';
 import { generateRefinements, refinePrompt } from '../../main/inference/refine.js';
 import { addAdapter, addLocalModel } from '../../main/models/registry.js';
@@ -138,6 +139,39 @@ describe('sampling on a generated model', () => {
     expect((adapterAsModel as AppError).message).toMatch(/is a LoRA adapter, not a model/);
     expect(store.models.list()).toHaveLength(2);
   });
+});
+
+describe('parallel decoding', () => {
+  it('every batch holds one token of every sample still running (never n−1), and the first holds all n', async () => {
+    await using session = await ModelSession.open(runtime, { modelPath: path.join(dir, 'tiny.gguf') });
+    const input = promptTokens(session.model, 'def add(a, b):\n', 'completion');
+    const batches: number[] = [];
+    const n = 6;
+    const out = await generateSamples(session.model, { contextSize: input.length + 48, threads: runtime.threads }, input,
+      { temperature: 1.5, topP: 1, maxTokens: 40, stop: [], seeds: Array.from({ length: n }, (_, i) => 500 + i) },
+      { onBatch: (size) => batches.push(size) });
+    expect(batches[0]).toBe(n);
+    // Samples only ever leave the batch: sizes never grow back, as they do when a straggler is decoded alone.
+    for (let i = 1; i < batches.length; i += 1) expect(batches[i]).toBeLessThanOrEqual(batches[i - 1] ?? 0);
+    // One decode per kept token, plus the one that produced end-of-sequence.
+    const decoded = out.reduce((sum, g) => sum + g.tokens + (g.finishReason === 'eos' ? 1 : 0), 0);
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(decoded);
+    expect(batches.length).toBe(Math.max(...out.map((g) => g.tokens + (g.finishReason === 'eos' ? 1 : 0))));
+  }, 60_000);
+
+  it('a sample that draws end-of-sequence finishes with "eos", not "length"', async () => {
+    await using session = await ModelSession.open(runtime, { modelPath: path.join(dir, 'tiny.gguf') });
+    const input = promptTokens(session.model, 'def add(a, b):\n', 'completion');
+    // Random weights and a hot temperature spread the draws over the whole byte vocabulary, so some
+    // of 24 samples × 200 tokens draw end-of-sequence (about 1 draw in 260).
+    const maxTokens = 200;
+    const out = await generateSamples(session.model, { contextSize: input.length + maxTokens + 8, threads: runtime.threads }, input,
+      { temperature: 3, topP: 1, maxTokens, stop: [], seeds: Array.from({ length: 24 }, (_, i) => 900 + i) });
+    const early = out.filter((g) => g.tokens < maxTokens);
+    expect(early.length).toBeGreaterThan(0);
+    for (const g of early) expect(g.finishReason).toBe('eos');
+    for (const g of out.filter((x) => x.tokens === maxTokens)) expect(g.finishReason).toBe('length');
+  }, 120_000);
 });
 
 describe('refinement generation', () => {

@@ -14,7 +14,8 @@ import { Store } from '../../main/store/store.js';
 import { TrainingJobs } from '../../main/training/jobs.js';
 import { trainerBinary } from '../../main/training/trainer-binary.js';
 import type { TrainerEvent } from '../../main/training/trainer-process.js';
-import type { TrainingConfig } from '../../preload/contract.js';
+import type { TrainingConfig, TrainingRunInfo } from '../../preload/contract.js';
+import { tooLongNote } from '../../main/cli/commands/train.js';
 import { expectAppError } from '../helpers/errors.js';
 import { repoRoot } from '../helpers/fs.js';
 import { trainerPids } from '../helpers/processes.js';
@@ -352,5 +353,58 @@ describe('bad input is refused before anything starts', () => {
     expect(badLine.status).toBe(2);
     expect(badLine.line.message).toMatch(/line 2 of .*bad\.jsonl needs/);
     expect(fs.existsSync(path.join(dir, 'x.gguf'))).toBe(false);
+  });
+});
+
+describe('training computes on tokens, not padding', () => {
+  /** Rows of very different lengths: programs of 1 to 40 lines. */
+  const rows = (n: number): { prompt: string; completion: string }[] => Array.from({ length: n }, (_, i) => ({
+    prompt: completionPrompt({ text: `Write function number ${i}.`, exampleTest: `assert f${i}() == ${i}`, codePrefix: null }),
+    completion: `def f${i}():\n${'    x = 1\n'.repeat(1 + ((i * 7) % 40))}    return ${i}\n`,
+  }));
+
+  it('--plan: contexts sized from the data in length groups compute fewer tokens than one fixed context; rows too long are named by line', () => {
+    const data = trainingFile('mixed.jsonl', [...rows(24), { prompt: PROMPT, completion: 'x = 1\n'.repeat(200) }]);
+    const config = path.join(dir, 'plan.json');
+    const plan = (lengthGroups: number): Extract<TrainerEvent, { phase: 'plan' }> => {
+      fs.writeFileSync(config, JSON.stringify({ contextSize: 512, threads: 1, validationFraction: 0, lengthGroups }));
+      const r = spawnSync(trainerBinary(), ['--model', modelFile, '--data', data, '--config', config, '--plan'], { encoding: 'utf8' });
+      expect(r.status).toBe(0);
+      return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as Extract<TrainerEvent, { phase: 'plan' }>;
+    };
+    const grouped = plan(6);
+    const single = plan(1);
+    expect(grouped).toMatchObject({ phase: 'plan', train: 24, skipped_too_long: 1, too_long_lines: [25] });
+    expect(grouped.groups?.reduce((n, g) => n + g.examples, 0)).toBe(24);
+    expect(grouped.groups?.length).toBeGreaterThan(1);
+    for (const g of grouped.groups ?? []) expect(g.context % 32 === 0 && g.context <= 512).toBe(true);
+    // One context for all is sized from the longest row (not 512); groups compute less still.
+    expect(single.groups).toHaveLength(1);
+    expect(single.computed_tokens_per_epoch).toBeLessThan(single.fixed_context_tokens_per_epoch ?? 0);
+    expect(grouped.computed_tokens_per_epoch).toBeLessThan(single.computed_tokens_per_epoch ?? 0);
+    expect((grouped.useful_tokens_per_epoch ?? 0) / (grouped.computed_tokens_per_epoch ?? 1)).toBeGreaterThan(0.8);
+  });
+
+  it('a run over several length groups trains (loss falls), reports useful beside computed tok/s, and records the rows left out', async () => {
+    const events: TrainerEvent[] = [];
+    const runner = jobs(events);
+    const set = fileSet(trainingFile('groups.jsonl', [...rows(8), { prompt: PROMPT, completion: 'x = 1\n'.repeat(200) }]));
+    const started = await runner.start({ modelId, trainingSetId: set, config: { ...OVERFIT, epochs: 4, contextSize: 384, learningRate: 1e-3 } });
+    expect(started.dataReport).toMatchObject({ limit: 384, tooLong: { count: 1, rows: [{ ref: 'line 9' }] } });
+    const run = await runner.wait(started.id);
+    expect(run.status).toBe('completed');
+    expect(run.dataReport?.groups?.length).toBeGreaterThan(1);
+    expect(run.dataReport?.usefulTokensPerEpoch).toBeLessThanOrEqual(run.dataReport?.computedTokensPerEpoch ?? 0);
+    const steps = events.filter((e): e is Extract<TrainerEvent, { phase: 'train' }> => e.phase === 'train');
+    expect(steps).toHaveLength(32);
+    const last = steps.at(-1);
+    expect(last?.slots_per_s).toBeGreaterThanOrEqual(last?.tokens_per_s ?? Infinity);
+    const mean = (xs: readonly { loss: number }[]): number => xs.reduce((a, b) => a + b.loss, 0) / xs.length;
+    expect(mean(steps.slice(-8))).toBeLessThan(mean(steps.slice(0, 8)));
+  }, 120_000);
+
+  it('the CLI names the rows left out', () => {
+    const note = tooLongNote({ id: 3, dataReport: { limit: 256, tooLong: { count: 2, rows: [{ ref: 'line 4', tokens: 300 }, { ref: 'example 9', tokens: 999 }] } } } as TrainingRunInfo);
+    expect(note).toMatch(/run 3: 2 rows are longer than 256 tokens and left out: line 4 \(300 tokens\), example 9 \(999 tokens\)/);
   });
 });

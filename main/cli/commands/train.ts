@@ -28,6 +28,7 @@ function configFromOptions(ctx: CommandContext): Partial<TrainingConfig> {
   set('learningRate', num('lr'));
   set('epochs', num('epochs', { integer: true }));
   set('batchSize', num('batch-size', { integer: true }));
+  set('lengthGroups', num('length-groups', { integer: true }));
   set('contextSize', num('context', { integer: true }));
   set('validationFraction', num('validation'));
   set('seed', num('seed', { integer: true }));
@@ -44,7 +45,17 @@ function progressLine(p: TrainingProgress): string {
   const filled = total > 0 ? Math.round((width * p.step) / total) : 0;
   return `run ${p.runId} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] step ${p.step}/${total || '?'} · epoch ${p.epoch.toFixed(2)}` +
     `${p.loss !== null ? ` · loss ${p.loss.toFixed(3)}` : ''}${p.validationLoss !== null ? ` · val ${p.validationLoss.toFixed(3)}` : ''}` +
-    `${p.tokensPerS !== null ? ` · ${Math.round(p.tokensPerS)} tok/s` : ''}${p.etaS !== null && p.status === 'running' ? ` · ~${Math.ceil(p.etaS)} s left` : ''}`;
+    `${p.tokensPerS !== null ? ` · ${Math.round(p.tokensPerS)} useful tok/s` : ''}${p.computedTokensPerS !== null ? ` (${Math.round(p.computedTokensPerS)} computed)` : ''}${p.etaS !== null && p.status === 'running' ? ` · ~${Math.ceil(p.etaS)} s left` : ''}`;
+}
+
+/** Rows left out for being longer than the context, named (the first few), so none goes silently. */
+export function tooLongNote(run: TrainingRunInfo): string | undefined {
+  const report = run.dataReport;
+  if (!report || report.tooLong.count === 0) return undefined;
+  const shown = report.tooLong.rows.slice(0, 10).map((r) => `${r.ref} (${r.tokens} tokens)`).join(', ');
+  const more = report.tooLong.count > 10 ? ` and ${report.tooLong.count - 10} more` : '';
+  return `run ${run.id}: ${report.tooLong.count} row${report.tooLong.count === 1 ? ' is' : 's are'} longer than ${report.limit} tokens and left out: ${shown}${more}` +
+    ` (raise --context, up to the model's context, to keep them)\n`;
 }
 
 function summary(run: TrainingRunInfo): string {
@@ -91,6 +102,8 @@ export async function trainCommand(ctx: CommandContext): Promise<number> {
     const out = stringOption(ctx, 'out');
     started = await jobs.start({ modelId, trainingSetId, config: configFromOptions(ctx), ...(out ? { outDir: out } : {}) });
   }
+  const tooLong = tooLongNote(started);
+  if (tooLong && !json(ctx)) ctx.io.stderr(tooLong);
   const onAbort = (): void => { jobs.stop(started.id); };
   ctx.io.signal?.addEventListener('abort', onAbort, { once: true });
   const finished = await jobs.wait(started.id);

@@ -76,6 +76,22 @@ export function Finetune({ finetune }: { finetune: StoreApi<FinetuneState> }) {
             <polyline data-testid="train-loss" points={train} fill="none" stroke="currentColor" strokeWidth="1.5" />
             <polyline data-testid="validation-loss" points={validation} fill="none" stroke="#d60" strokeWidth="1.5" strokeDasharray="4 3" />
           </svg>
+          {state.progress && state.progress.runId === run?.id && state.progress.tokensPerS !== null && (
+            <p data-testid="run-speed">{Math.round(state.progress.tokensPerS)} useful tok/s
+              {state.progress.computedTokensPerS !== null ? ` · ${Math.round(state.progress.computedTokensPerS)} computed tok/s (padding included)` : ''}</p>
+          )}
+          {run?.dataReport?.computedTokensPerEpoch !== undefined && run.dataReport.usefulTokensPerEpoch !== undefined && (
+            <p data-testid="run-groups">{run.dataReport.groups?.length ?? 1} length group{run.dataReport.groups?.length === 1 ? '' : 's'}
+              {' '}({run.dataReport.groups?.map((g) => `${g.examples}×${g.context}`).join(', ')} tokens) · {run.dataReport.usefulTokensPerEpoch} of{' '}
+              {run.dataReport.computedTokensPerEpoch} computed tokens per epoch are the rows' own</p>
+          )}
+          {run?.dataReport && run.dataReport.tooLong.count > 0 && (
+            <div role="status" className="warning" data-testid="too-long">
+              {run.dataReport.tooLong.count} row{run.dataReport.tooLong.count === 1 ? ' is' : 's are'} longer than {run.dataReport.limit} tokens and
+              {' '}left out of training: {run.dataReport.tooLong.rows.map((r) => `${r.ref} (${r.tokens} tokens)`).join(', ')}.
+              <div className="hint">Raise the context (up to the model's own) to keep them.</div>
+            </div>
+          )}
           {run?.error && <div role="alert" className="error">{run.error}</div>}
           {run?.logTail && <pre className="traceback" data-testid="log">{run.logTail}</pre>}
         </div>

@@ -1,5 +1,5 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
-import { TrainingConfig, type ModelInfo, type RequestResult, type TrainingRunInfo, type TrainingSetInfo } from '../../../preload/contract.js';
+import { TrainingConfig, type ModelInfo, type RequestResult, type TrainingProgress, type TrainingRunInfo, type TrainingSetInfo } from '../../../preload/contract.js';
 import { ApiError, type ApiClient } from '../api/client.js';
 import { attemptWith, type ScreenError } from './screen-error.js';
 
@@ -15,6 +15,8 @@ export interface FinetuneState {
   config: Partial<TrainingConfig>;
   run: TrainingRunInfo | null;
   metrics: MetricPoint[];
+  /** The latest progress of the watched run (useful and computed tokens/s). */
+  progress: TrainingProgress | null;
   /** The chosen set's rows, each with where it came from. */
   rows: RequestResult<'trainingSets.rows'>;
   error: ScreenError | null;
@@ -51,7 +53,7 @@ export function createFinetuneStore(api: ApiClient): StoreApi<FinetuneState> {
   return createStore<FinetuneState>()((set, get) => {
     const attempt = attemptWith(set);
     return {
-      sets: [], models: [], runs: [], setId: null, modelId: null, config: { ...FORM_DEFAULTS }, run: null, metrics: [], rows: [], error: null,
+      sets: [], models: [], runs: [], setId: null, modelId: null, config: { ...FORM_DEFAULTS }, run: null, metrics: [], progress: null, rows: [], error: null,
       refresh: () => attempt(async () => {
         const [sets, { models }, runs] = await Promise.all([api.call('trainingSets.list'), api.call('models.list'), api.call('training.list')]);
         const trainable = models.filter((m) => m.trainable);
@@ -79,7 +81,7 @@ export function createFinetuneStore(api: ApiClient): StoreApi<FinetuneState> {
         const { setId, modelId, config } = get();
         if (setId === null || modelId === null) throw new ApiError({ code: 'BAD_INPUT', message: 'choose a training set and a model first' });
         const run = await api.call('training.start', { modelId, trainingSetId: setId, config });
-        set({ run, metrics: [] });
+        set({ run, metrics: [], progress: null });
       }),
       stop: () => attempt(async () => {
         const run = get().run;
@@ -95,7 +97,10 @@ export function createFinetuneStore(api: ApiClient): StoreApi<FinetuneState> {
       }),
       follow() {
         return api.on('training.progress', (p) => {
-          if (get().run?.id === p.runId || get().run === null) void get().watch(p.runId);
+          if (get().run?.id === p.runId || get().run === null) {
+            set({ progress: p });
+            void get().watch(p.runId);
+          }
         });
       },
     };
