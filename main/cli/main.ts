@@ -31,8 +31,9 @@ Tasks:
   task DATASET TASK_ID [--json]
                       show one task with the prompt a model sees
 Sandbox:
-  exec-gold --dataset NAME [--backend auto|bwrap|docker] [--json]
-                      run every gold program of a dataset through the sandbox
+  exec-gold --dataset NAME [--backend auto|bwrap|docker] [--workers N] [--json]
+                      run every gold program of a dataset through the sandbox; Docker honours
+                      DOCKER_HOST / the docker context, ships the image there, one worker per daemon CPU
 Models:
   models list [--json]                    registered models and adapters
   models add FILE.gguf [--name NAME]      check and register a local GGUF
@@ -49,7 +50,7 @@ Server mode:
   serve [--host 127.0.0.1] [--port 7860] [--token TOKEN]
                       the app in a browser; any --host but loopback requires the access token it prints
 ILF loop:
-  test-samples --run RUN_ID [--backend auto|bwrap|docker] [--json]
+  test-samples --run RUN_ID [--backend auto|bwrap|docker] [--workers N] [--json]
                       run every untested sample of a sampling run in the sandbox (resumable)
   failures [--run RUN_ID] [--dataset NAME] [--split S] [--limit 50] [--all] [--json]
                       failing samples of tasks with no passing sample, newest first (--all: the others too, marked solved)
@@ -135,6 +136,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         dataset: { type: 'string' },
         search: { type: 'string' },
         backend: { type: 'string' },
+        workers: { type: 'string' },
         gpu: { type: 'string' },
         threads: { type: 'string' },
         model: { type: 'string' },

@@ -144,7 +144,7 @@ function safeJson(line: string): unknown {
 }
 
 export interface PoolOptions {
-  /** Workers; default: the machine's cores. */
+  /** Workers; default: what the backend suggests (a Docker daemon's CPUs), else this machine's cores. */
   size?: number;
   limits?: Partial<SandboxLimits>;
 }
@@ -169,7 +169,7 @@ export class SandboxPool implements AsyncDisposable {
   }
 
   static async create(backend: SandboxBackend, options: PoolOptions = {}): Promise<SandboxPool> {
-    const size = Math.max(1, options.size ?? os.availableParallelism());
+    const size = Math.max(1, options.size ?? backend.suggestedWorkers ?? os.availableParallelism());
     const pool = new SandboxPool(backend, size, { ...DEFAULT_LIMITS, ...options.limits });
     try {
       await Promise.all(pool.workers.map((_, i) => pool.spawn(i)));

@@ -8,8 +8,7 @@ import { createLoop, parseLoopConfig, runLoop } from '../../pipeline/loop.js';
 import { refineAndTest } from '../../pipeline/refine-step.js';
 import { addHumanRefinement, reviewRefinement } from '../../pipeline/review.js';
 import { SandboxPool } from '../../sandbox/pool.js';
-import { openBackend } from '../../sandbox/select.js';
-import { backendChoice } from './pipeline.js';
+import { openPool } from './pipeline.js';
 import { TrainingJobs } from '../../training/jobs.js';
 import { json, numberOption, stringOption, table, UsageError, type CommandContext } from '../context.js';
 
@@ -17,7 +16,7 @@ import { json, numberOption, stringOption, table, UsageError, type CommandContex
 /** A sandbox pool opened on first use and closed when the command ends. */
 async function withPool<T>(ctx: CommandContext, fn: (pool: () => Promise<SandboxPool>) => Promise<T>): Promise<T> {
   let opened: Promise<SandboxPool> | undefined;
-  const pool = (): Promise<SandboxPool> => (opened ??= openBackend(backendChoice(ctx)).then((b) => SandboxPool.create(b)));
+  const pool = (): Promise<SandboxPool> => (opened ??= openPool(ctx));
   try {
     return await fn(pool);
   } finally {
