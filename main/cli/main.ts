@@ -39,6 +39,9 @@ Models:
   models add FILE.gguf [--name NAME]      check and register a local GGUF
   models download REF [--sha256 HEX]      hf:OWNER/REPO/FILE.gguf or a URL; resumes; registers
   models add-adapter FILE.gguf --model ID register a LoRA adapter for its base model
+  models import-peft DIR --model ID [--name NAME]
+                                          convert a PEFT LoRA (adapter_config.json + adapter_model.safetensors,
+                                          F32/F16/BF16; llama, qwen2, gemma2, starcoder2, phi3) to GGUF and register it
   models recommended [--json]             code models that fit a desktop GPU
   hardware [--json] [--gpu auto|cuda|vulkan|metal|cpu]
                       what llama.cpp runs on, devices, VRAM, threads

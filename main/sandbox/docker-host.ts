@@ -153,5 +153,5 @@ function stringField(o: Record<string, unknown>, key: string): string | undefine
  */
 export function openDocker(target: DockerTarget): Docker {
   const neutral = { host: undefined, port: undefined, socketPath: undefined, ca: undefined, cert: undefined, key: undefined, protocol: undefined, pathPrefix: undefined, timeout: undefined };
-  return new Docker(Object.assign(neutral, target.options) as Docker.DockerOptions);
+  return new Docker(Object.assign(neutral, target.options));
 }

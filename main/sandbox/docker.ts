@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import { PassThrough, type Duplex } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { AppError } from '../errors.js';
 import { openDocker, resolveDockerTarget, type DockerTarget } from './docker-host.js';
 import { ensureSandboxImage, withTimeout } from './docker-image.js';

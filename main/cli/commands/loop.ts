@@ -7,7 +7,7 @@ import { exportTrainingSet } from '../../training/dataset.js';
 import { createLoop, parseLoopConfig, runLoop } from '../../pipeline/loop.js';
 import { refineAndTest } from '../../pipeline/refine-step.js';
 import { addHumanRefinement, reviewRefinement } from '../../pipeline/review.js';
-import { SandboxPool } from '../../sandbox/pool.js';
+import type { SandboxPool } from '../../sandbox/pool.js';
 import { openPool } from './pipeline.js';
 import { TrainingJobs } from '../../training/jobs.js';
 import { json, numberOption, stringOption, table, UsageError, type CommandContext } from '../context.js';

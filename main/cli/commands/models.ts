@@ -1,3 +1,4 @@
+import { importPeftAdapter } from '../../models/peft-import.js';
 import { addAdapter, downloadModel } from '../../models/registry.js';
 import { formatBytes, json, numberOption, stringOption, table, UsageError, type CommandContext } from '../context.js';
 
@@ -51,6 +52,16 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
       out(adapter, `${created ? 'added' : 'already registered'}: adapter ${adapter.id} ${adapter.name} for model ${adapter.baseModelId}\n`);
       return 0;
     }
+    case 'import-peft': {
+      if (arg === undefined || extra !== undefined) throw new UsageError('models import-peft takes one DIR (adapter_config.json + adapter_model.safetensors) and --model ID');
+      const modelId = numberOption(ctx.values, 'model', NaN, { integer: true, min: 1 });
+      if (Number.isNaN(modelId)) throw new UsageError('models import-peft needs --model ID (the base model the adapter was trained on)');
+      const name = stringOption(ctx, 'name');
+      const { adapter, created, file } = await importPeftAdapter(ctx.store(), arg, modelId, ctx.dataDir, name ? { name } : {});
+      out({ ...adapter, file }, `${created ? 'imported' : 'already registered'}: adapter ${adapter.id} ${adapter.name} for model ${adapter.baseModelId}` +
+        ` (rank ${adapter.rank ?? '?'}, alpha ${adapter.alpha ?? '?'}) → ${file}\n`);
+      return 0;
+    }
     case 'recommended': {
       const recommended = await ctx.call('models.recommended');
       out(recommended, table([['NAME', 'SIZE', 'QUANT', 'TRAINABLE', 'LICENCE', 'SHA256', 'REF'], ...recommended.map((m) => [
@@ -60,7 +71,7 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
       return 0;
     }
     default:
-      throw new UsageError(`unknown models command "${sub}"; use list, add, download, add-adapter or recommended`);
+      throw new UsageError(`unknown models command "${sub}"; use list, add, download, add-adapter, import-peft or recommended`);
   }
 }
 
