@@ -36,7 +36,9 @@ Sandbox:
                       DOCKER_HOST / the docker context, ships the image there, one worker per daemon CPU
 Models:
   models list [--json]                    registered models and adapters
-  models add FILE.gguf [--name NAME]      check and register a local GGUF
+  models add FILE.gguf [--name NAME] [--hf-id OWNER/NAME]
+                                          check and register a local GGUF (--hf-id: the Hugging Face model
+                                          it was converted from, named as the base model in training-set exports)
   models download REF [--sha256 HEX]      hf:OWNER/REPO/FILE.gguf or a URL; resumes; registers
   models add-adapter FILE.gguf --model ID register a LoRA adapter for its base model
   models import-peft DIR --model ID [--name NAME]
@@ -79,7 +81,8 @@ ILF loop:
   eval --model ID [--adapter ID] --dataset NAME [--split test] [--n 10] [--temperature 0.8] [--limit N] [--resume RUN]
   eval --compare BEFORE,AFTER | --list
                       pass@1/pass@10 (unbiased), paired difference with a bootstrap CI
-  export training-set --id N [--format messages|prompt-completion] --out FILE
+  export training-set --id N [--format messages|prompt-completion] [--hf-id OWNER/NAME] --out FILE
+                      also writes FILE's stem + .trl.py (TRL SFT script) and .axolotl.yml beside it
   export samples --run N --out FILE          human-eval / EvalPlus {task_id, completion} JSONL
   export feedback [--run N] --out FILE       feedback with refinements, reviews and lineage
   export evaluation --id N [--format json|csv] --out FILE
@@ -140,6 +143,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         search: { type: 'string' },
         backend: { type: 'string' },
         workers: { type: 'string' },
+        'hf-id': { type: 'string' },
         gpu: { type: 'string' },
         threads: { type: 'string' },
         model: { type: 'string' },

@@ -48,6 +48,11 @@ const BLOCK_MODULES: Readonly<Record<string, Readonly<Record<string, string>>>> 
 
 export const PEFT_ARCHITECTURES = Object.keys(BLOCK_MODULES);
 
+/** PEFT target_modules that import-peft can bring back for `architecture` (llama's when unknown). */
+export function peftTargetModules(architecture: string): string[] {
+  return Object.keys(BLOCK_MODULES[architecture] ?? BLOCK_MODULES.llama ?? {}).map((k) => k.split('.')[1] ?? k);
+}
+
 /** Architectures whose converter permutes q/k rows for rope (rule 3). */
 const ROPE_PERMUTED = new Set(['llama']);
 

@@ -13,6 +13,8 @@ export interface NewModel {
   contextLength?: number | null;
   hasChatTemplate: boolean;
   source?: string | null;
+  /** Its Hugging Face id (OWNER/NAME) when known: the base model named in TRL/Axolotl exports. */
+  hfId?: string | null;
 }
 
 export interface ModelRow extends Required<NewModel> {
@@ -39,12 +41,13 @@ export interface AdapterRow extends Required<NewAdapter> {
 interface ModelDbRow {
   id: number; name: string; path: string; sha256: string; architecture: string; quantization: string; size_bytes: number;
   parameter_count: number | null; context_length: number | null; has_chat_template: number; source: string | null; added_at: string;
+  hf_id: string | null;
 }
 
 const toModel = (r: ModelDbRow): ModelRow => ({
   id: r.id, name: r.name, path: r.path, sha256: r.sha256, architecture: r.architecture, quantization: r.quantization,
   sizeBytes: r.size_bytes, parameterCount: r.parameter_count, contextLength: r.context_length,
-  hasChatTemplate: r.has_chat_template === 1, source: r.source, addedAt: r.added_at,
+  hasChatTemplate: r.has_chat_template === 1, source: r.source, hfId: r.hf_id, addedAt: r.added_at,
 });
 
 interface AdapterDbRow {
@@ -65,19 +68,25 @@ export class Models {
     const existing = this.bySha256(m.sha256);
     if (existing) {
       if (existing.path !== m.path) this.db.prepare('UPDATE models SET path = ? WHERE id = ?').run(m.path, existing.id);
+      if (m.hfId && m.hfId !== existing.hfId) this.setHfId(existing.id, m.hfId);
       return { id: existing.id, created: false };
     }
     const id = Number(
       this.db
         .prepare(
           `INSERT INTO models (name, path, sha256, architecture, quantization, size_bytes, parameter_count,
-                               context_length, has_chat_template, source, added_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                               context_length, has_chat_template, source, added_at, hf_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(m.name, m.path, m.sha256, m.architecture, m.quantization, m.sizeBytes, m.parameterCount ?? null,
-          m.contextLength ?? null, m.hasChatTemplate ? 1 : 0, m.source ?? null, new Date().toISOString()).lastInsertRowid,
+          m.contextLength ?? null, m.hasChatTemplate ? 1 : 0, m.source ?? null, new Date().toISOString(), m.hfId ?? null).lastInsertRowid,
     );
     return { id, created: true };
+  }
+
+  /** Records (or with null, forgets) a model's Hugging Face id. */
+  setHfId(id: number, hfId: string | null): void {
+    this.db.prepare('UPDATE models SET hf_id = ? WHERE id = ?').run(hfId, id);
   }
 
   get(id: number): ModelRow | undefined {

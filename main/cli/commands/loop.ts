@@ -3,6 +3,7 @@ import { compareEvaluations, evaluate, type Comparison } from '../../evaluation/
 import { addHumanFeedback, automaticFeedback } from '../../pipeline/feedback-step.js';
 import { exportEvaluation, exportFeedback, exportSamples } from '../../pipeline/exports.js';
 import { FEEDBACK_FIELDS, importFeedback, type FeedbackField, type FieldMap } from '../../pipeline/import-feedback.js';
+import { checkHfId } from '../../models/registry.js';
 import { exportTrainingSet } from '../../training/dataset.js';
 import { createLoop, parseLoopConfig, runLoop } from '../../pipeline/loop.js';
 import { refineAndTest } from '../../pipeline/refine-step.js';
@@ -201,7 +202,15 @@ export async function exportCommand(ctx: CommandContext): Promise<number> {
   switch (kind) {
     case 'training-set': {
       if (format !== undefined && format !== 'messages' && format !== 'prompt-completion') throw new UsageError('--format is messages or prompt-completion');
-      rows = await exportTrainingSet(store, requiredId(ctx, 'id', 'export training-set'), out, format ?? 'messages');
+      const hfId = stringOption(ctx, 'hf-id');
+      rows = await exportTrainingSet(store, requiredId(ctx, 'id', 'export training-set'), out, format ?? 'messages', {
+        ...(hfId !== undefined ? { hfId: checkHfId(hfId) } : {}),
+        onConfigs: (c) => {
+          if (json(ctx)) return;
+          ctx.io.stderr(`wrote ${c.trl} (TRL) and ${c.axolotl} (Axolotl) for base model ${c.baseModel ?? 'UNKNOWN: set BASE_MODEL / base_model, or export again with --hf-id OWNER/NAME'}\n` +
+            `bring the trained LoRA back with: ilf models import-peft DIR --model ${c.modelId ?? 'ID'}\n`);
+        },
+      });
       break;
     }
     case 'samples':

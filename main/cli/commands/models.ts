@@ -1,5 +1,5 @@
 import { importPeftAdapter } from '../../models/peft-import.js';
-import { addAdapter, downloadModel } from '../../models/registry.js';
+import { addAdapter, checkHfId, downloadModel } from '../../models/registry.js';
 import { formatBytes, json, numberOption, stringOption, table, UsageError, type CommandContext } from '../context.js';
 
 export async function modelsCommand(ctx: CommandContext): Promise<number> {
@@ -26,9 +26,15 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
     }
     case 'add': {
       if (arg === undefined || extra !== undefined) throw new UsageError('models add takes one FILE.gguf');
-      const { model, created } = await ctx.call('models.add', { file: arg, name: stringOption(ctx, 'name') });
+      const hfId = stringOption(ctx, 'hf-id');
+      const checked = hfId === undefined ? undefined : checkHfId(hfId); // before anything is registered
+      const added = await ctx.call('models.add', { file: arg, name: stringOption(ctx, 'name') });
+      if (checked !== undefined) ctx.store().models.setHfId(added.model.id, checked);
+      const model = { ...added.model, ...(checked !== undefined ? { hfId: checked } : {}) };
+      const created = added.created;
       out(model, `${created ? 'added' : 'already registered'}: model ${model.id} ${model.name} (${model.architecture}, ${model.quantization}, ` +
-        `${model.parameterCount ? `${(model.parameterCount / 1e6).toFixed(1)}M params, ` : ''}sha256 ${model.sha256.slice(0, 12)}…)\n`);
+        `${model.parameterCount ? `${(model.parameterCount / 1e6).toFixed(1)}M params, ` : ''}sha256 ${model.sha256.slice(0, 12)}…` +
+        `${checked !== undefined ? `, Hugging Face id ${checked}` : ''})\n`);
       return 0;
     }
     case 'download': {
