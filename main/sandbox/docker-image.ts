@@ -82,6 +82,8 @@ export interface ShipOptions {
   /** The daemon to copy the image from when the target lacks it; default: the platform's default socket. */
   source?: DockerTarget;
   env?: NodeJS.ProcessEnv;
+  /** Where to look for a bundled image tarball; default bundledImageCandidates(env). */
+  tarballs?: readonly string[];
 }
 
 function megabytes(n: number): string {
@@ -132,7 +134,8 @@ Promise<'present' | 'copied' | 'bundled'> {
     tried.push(`${source.address}: ${usable}`);
   }
 
-  const tarball = bundledImageCandidates(options.env).find((f) => fs.existsSync(f));
+  const candidates = options.tarballs ?? bundledImageCandidates(options.env);
+  const tarball = candidates.find((f) => fs.existsSync(f));
   if (tarball) {
     const size = fs.statSync(tarball).size;
     progress(`loading the bundled sandbox image ${tarball} (${megabytes(size)}) into ${target.address}…`, true);
@@ -150,7 +153,7 @@ Promise<'present' | 'copied' | 'bundled'> {
     progress(`the sandbox image ${image} is now on ${target.address}`, true);
     return 'bundled';
   }
-  tried.push(`no bundled image (looked for ${bundledImageCandidates(options.env).join(', ')})`);
+  tried.push(`no bundled image (looked for ${candidates.join(', ')})`);
   throw new AppError('SANDBOX_UNAVAILABLE', `the sandbox image ${image} is not on the Docker daemon at ${target.address} and could not be shipped there (${tried.join('; ')})`,
     'build it on a Linux machine with `sudo bash .ci/setup-docker`, then `npm run build:sandbox-image` to bundle it ' +
     `(or \`docker save ${image} | docker -H ${target.address} load\`); where a registry is reachable, ` +

@@ -136,15 +136,15 @@ describe.skipIf(unavailable !== null)(unavailable ? `remote Docker host (not her
     execFileSync('docker', ['save', '-o', tarball, TINY], { timeout: 60_000 });
     const unreachable = resolveDockerTarget({ DOCKER_HOST: 'tcp://127.0.0.1:1' });
     const lines: string[] = [];
-    const how = await ensureSandboxImage(remote.docker, target, TINY, { source: unreachable, env: { ILF_SANDBOX_IMAGE_TAR: tarball }, onProgress: (m, milestone) => { if (milestone) lines.push(m); } });
+    const how = await ensureSandboxImage(remote.docker, target, TINY, { source: unreachable, tarballs: [tarball], onProgress: (m, milestone) => { if (milestone) lines.push(m); } });
     expect(how).toBe('bundled');
     expect(await hasImage(remote.docker, TINY)).toBe(true);
     expect(lines[0]).toContain(`loading the bundled sandbox image ${tarball}`);
-    expect(await ensureSandboxImage(remote.docker, target, TINY, { source: unreachable, env: { ILF_SANDBOX_IMAGE_TAR: tarball } })).toBe('present');
+    expect(await ensureSandboxImage(remote.docker, target, TINY, { source: unreachable, tarballs: [tarball] })).toBe('present');
 
-    await expect(ensureSandboxImage(remote.docker, target, 'ilf-test-absent:1', { source: unreachable, env: { ILF_SANDBOX_IMAGE_TAR: tarball } }))
+    await expect(ensureSandboxImage(remote.docker, target, 'ilf-test-absent:1', { source: unreachable, tarballs: [tarball] }))
       .rejects.toThrow(`${tarball} does not contain the image ilf-test-absent:1`);
-    await expect(ensureSandboxImage(remote.docker, target, 'ilf-test-absent:1', { source: unreachable, env: { ILF_SANDBOX_IMAGE_TAR: path.join(work, 'none.tar') } }))
+    await expect(ensureSandboxImage(remote.docker, target, 'ilf-test-absent:1', { source: unreachable, tarballs: [path.join(work, 'none.tar')] }))
       .rejects.toThrow(/is not on the Docker daemon at tcp:\/\/127\.0\.0\.1:\d+ and could not be shipped there \(tcp:\/\/127\.0\.0\.1:1: unreachable/);
   }, 120_000);
 
