@@ -3,7 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { importTasks } from '../../main/datasets/import.js';
+import { hfIdFromGguf } from '../../main/models/registry.js';
 import { Store } from '../../main/store/store.js';
+import type { GgufInfo } from '../../native-models/gguf/reader.js';
+import { ilf, requireBuiltCli } from '../helpers/cli.js';
 import { buildTrainingSet, exportTrainingSet } from '../../main/training/dataset.js';
 import { UNKNOWN_BASE, type TrainerConfigs } from '../../main/training/off-machine.js';
 import { sharedData, tempDir } from '../helpers/fs.js';
@@ -68,4 +71,31 @@ describe('training-set exports for trainers elsewhere (TRL, Axolotl)', () => {
     expect(fs.readFileSync(path.join(dir, 'pc.trl.py'), 'utf8')).toContain('if c not in ("prompt", "completion")');
     store.close();
   });
+});
+
+describe('a model\'s Hugging Face id', () => {
+  it('`models add --hf-id` records it (checked before anything is registered); a GGUF\'s own source URL is read when there is one', async () => {
+    requireBuiltCli();
+    const dir = tempDir();
+    const file = path.join(dir, 'm.gguf');
+    expect((await ilf(['--data-dir', dir, 'dev', 'make-model', '--out', file, '--params', '2M'])).code).toBe(0);
+    const bad = await ilf(['--data-dir', dir, 'models', 'add', file, '--hf-id', 'not an id']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('"not an id" is not a Hugging Face id');
+    const store = Store.open(path.join(dir, 'ilf.sqlite'));
+    expect(store.models.list()).toEqual([]);
+    store.close();
+    const added = await ilf(['--data-dir', dir, 'models', 'add', file, '--hf-id', 'Qwen/Qwen2.5-Coder-0.5B-Instruct', '--json']);
+    expect(added.code, added.stderr).toBe(0);
+    expect(JSON.parse(added.stdout)).toMatchObject({ hfId: 'Qwen/Qwen2.5-Coder-0.5B-Instruct' });
+    const again = Store.open(path.join(dir, 'ilf.sqlite'));
+    expect(again.models.list().map((m) => m.hfId)).toEqual(['Qwen/Qwen2.5-Coder-0.5B-Instruct']);
+    again.close();
+
+    const info = (metadata: Record<string, string>): GgufInfo => ({ metadata } as unknown as GgufInfo);
+    expect(hfIdFromGguf(info({ 'general.source.repo_url': 'https://huggingface.co/Qwen/Qwen2.5-Coder-1.5B' }))).toBe('Qwen/Qwen2.5-Coder-1.5B');
+    expect(hfIdFromGguf(info({ 'general.base_model.0.repo_url': 'https://huggingface.co/bigcode/starcoder2-3b' }))).toBe('bigcode/starcoder2-3b');
+    expect(hfIdFromGguf(info({ 'general.source.repo_url': 'https://example.com/Qwen/Qwen2.5' }))).toBeNull();
+    expect(hfIdFromGguf(info({}))).toBeNull();
+  }, 60_000);
 });
