@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { importTasks } from '../../main/datasets/import.js';
 import { SandboxPool } from '../../main/sandbox/pool.js';
 import type { SandboxBackend } from '../../main/sandbox/types.js';
+import { MIGRATIONS } from '../../main/store/migrations/index.js';
 import { Store } from '../../main/store/store.js';
 import { sharedData, tempDir } from '../helpers/fs.js';
 import { FAILED, PASSED, sample, seedRun, taskRowId } from '../helpers/lineage.js';
@@ -64,7 +65,7 @@ describe('migration 0005 (judge mode, new failure kinds)', () => {
     store.close();
 
     store = Store.open(file);
-    expect(store.schemaVersion).toBe(5);
+    expect(store.schemaVersion).toBe(MIGRATIONS.length);
     expect(store.db.pragma('foreign_key_check')).toEqual([]);
     expect(store.db.prepare('SELECT * FROM executions ORDER BY id').all()).toEqual(before.map((row) => ({ ...(row as object), judge: null })));
     expect(store.db.prepare('SELECT id, passed, verdict_execution_id FROM samples ORDER BY id').all())

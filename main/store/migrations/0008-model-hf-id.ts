@@ -10,6 +10,8 @@ export const modelHfId: Migration = {
   version: 8,
   name: 'model-hf-id',
   up(db) {
-    db.exec('ALTER TABLE models ADD COLUMN hf_id TEXT');
+    // A file rewound to an older user_version by hand (tests do) may have the column already.
+    const columns = db.prepare<[], { name: string }>('SELECT name FROM pragma_table_info(\'models\')').all();
+    if (!columns.some((c) => c.name === 'hf_id')) db.exec('ALTER TABLE models ADD COLUMN hf_id TEXT');
   },
 };
