@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getLlama, LlamaCompletion, LlamaLogLevel, type Llama, type LlamaModel } from 'node-llama-cpp';
-import { importPeftAdapter, permuteRows } from '../../main/models/peft-import.js';
+import { convertPeft, importPeftAdapter, permuteRows } from '../../main/models/peft-import.js';
 import { readSafetensors, toFloat32, writeSafetensors } from '../../main/models/safetensors.js';
 import { Store } from '../../main/store/store.js';
 import { readGgufInfo, type GgufInfo } from '../../native-models/gguf/reader.js';
@@ -152,6 +152,32 @@ describe('importing a PEFT LoRA as a GGUF adapter (no Python)', () => {
     if (!x) throw new Error('no tensor');
     expect([...toFloat32(x)]).toEqual([1, -2, 2 ** -24, 65504, -0]);
   }, 60_000);
+
+  it('names per architecture: qwen2 keeps q rows as they are, phi3\'s fused qkv/gate_up and starcoder2\'s c_fc/c_proj map to llama.cpp\'s tensors', () => {
+    const base = (arch: string, tensors: [string, number[]][]): GgufInfo => ({
+      architecture: arch, metadata: { [`${arch}.attention.head_count`]: 2, [`${arch}.attention.head_count_kv`]: 1 },
+      tensors: tensors.map(([name, dims]) => ({ name, dims })),
+    } as unknown as GgufInfo);
+    const pair = (module: string, inF: number, outF: number): { name: string; dtype: 'F32'; shape: number[]; data: Buffer }[] => [
+      { name: `base_model.model.model.layers.0.${module}.lora_A.weight`, dtype: 'F32', shape: [2, inF], data: Buffer.from(Float32Array.from({ length: 2 * inF }, (_, i) => i).buffer) },
+      { name: `base_model.model.model.layers.0.${module}.lora_B.weight`, dtype: 'F32', shape: [outF, 2], data: Buffer.from(Float32Array.from({ length: 2 * outF }, (_, i) => 100 + i).buffer) },
+    ];
+    const config = { rank: 2, alpha: 4, baseModel: null, targetModules: [] };
+    const qwen = convertPeft(config, pair('self_attn.q_proj', 8, 8), base('qwen2', [['blk.0.attn_q.weight', [8, 8]]]));
+    expect(qwen.tensors.map((t) => [t.name, t.dims])).toEqual([['blk.0.attn_q.weight.lora_a', [8, 2]], ['blk.0.attn_q.weight.lora_b', [2, 8]]]);
+    expect([...(qwen.tensors[1]?.values ?? [])]).toEqual(Array.from({ length: 16 }, (_, i) => 100 + i)); // no rope permutation for qwen2
+    const llama = convertPeft(config, pair('self_attn.q_proj', 8, 8), base('llama', [['blk.0.attn_q.weight', [8, 8]]]));
+    expect([...(llama.tensors[1]?.values ?? [])].slice(0, 4)).toEqual([100, 101, 104, 105]); // rows 0, 2 of head 0: permuted
+    const phi3 = convertPeft(config, [...pair('self_attn.qkv_proj', 8, 24), ...pair('mlp.gate_up_proj', 8, 32)],
+      base('phi3', [['blk.0.attn_qkv.weight', [8, 24]], ['blk.0.ffn_up.weight', [8, 32]]]));
+    expect(phi3.tensors.map((t) => t.name)).toEqual(['blk.0.attn_qkv.weight.lora_a', 'blk.0.attn_qkv.weight.lora_b', 'blk.0.ffn_up.weight.lora_a', 'blk.0.ffn_up.weight.lora_b']);
+    const sc2 = convertPeft(config, [...pair('mlp.c_fc', 8, 32), ...pair('mlp.c_proj', 32, 8)],
+      base('starcoder2', [['blk.0.ffn_up.weight', [8, 32]], ['blk.0.ffn_down.weight', [32, 8]]]));
+    expect(sc2.tensors.map((t) => [t.name, t.dims])).toEqual([['blk.0.ffn_down.weight.lora_a', [32, 2]], ['blk.0.ffn_down.weight.lora_b', [2, 8]],
+      ['blk.0.ffn_up.weight.lora_a', [8, 2]], ['blk.0.ffn_up.weight.lora_b', [2, 32]]]);
+    expect(() => convertPeft(config, pair('mlp.gate_proj', 8, 32), base('starcoder2', []))).toThrow(/module model\.layers\.0\.mlp\.gate_proj has no llama\.cpp tensor for starcoder2/);
+    expect(() => convertPeft(config, pair('self_attn.q_proj', 8, 8), base('gpt2', []))).toThrow(/the base model is gpt2; PEFT import knows llama, qwen2, gemma2, starcoder2, phi3/);
+  });
 
   it('bad input: clear errors and nothing registered or left behind', async () => {
     const before = adapterCount();
