@@ -154,8 +154,8 @@ Promise<'present' | 'copied' | 'bundled'> {
     return 'bundled';
   }
   tried.push(`no bundled image (looked for ${candidates.join(', ')})`);
-  throw new AppError('SANDBOX_UNAVAILABLE', `the sandbox image ${image} is not on the Docker daemon at ${target.address} and could not be shipped there (${tried.join('; ')})`,
-    'build it on a Linux machine with `sudo bash .ci/setup-docker`, then `npm run build:sandbox-image` to bundle it ' +
-    `(or \`docker save ${image} | docker -H ${target.address} load\`); where a registry is reachable, ` +
-    '`docker pull python:3.11-slim` and set ILF_SANDBOX_IMAGE=python:3.11-slim');
+  throw new AppError('SANDBOX_UNAVAILABLE', `the sandbox image ${image} is not in Docker at ${target.address} and could not be shipped there (${tried.join('; ')})`,
+    'build it offline with `sudo bash .ci/setup-docker` (debootstrap + docker import), and `npm run build:sandbox-image` to bundle it; ' +
+    `copy it from a machine that has it: \`docker save ${image} | docker -H ${target.address} load\`, or load a saved image with \`docker load -i FILE.tar\`; ` +
+    'where a registry is reachable, `docker pull python:3.11-slim` and set ILF_SANDBOX_IMAGE=python:3.11-slim');
 }

@@ -104,14 +104,16 @@ export class DockerBackend implements SandboxBackend {
 
   /**
    * Removes containers that earlier sessions of the app on this machine left behind (a crash, a
-   * kill -9): those whose process here is gone, and any that have stopped. Another live session's
+   * kill -9): those whose process here is gone, and any that have exited. Another live session's
    * containers (the app and the CLI at once) are left alone, and so is everything other machines
    * started on a shared daemon: only they can tell whether their sessions still live.
    */
   async reapLeftovers(): Promise<number> {
     const found = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_APP}=${APP}`] } });
+    // 'created' is not stale: a live session creates a container, then attaches and starts it; taking
+    // it in between kills that session's worker at birth (seen with several sessions on one daemon).
     const stale = found.filter((c) => c.Labels[LABEL_SESSION] !== this.sessionId && fromThisMachine(c.Labels) &&
-      (c.State !== 'running' || ownerGone(c.Labels)));
+      (ownerGone(c.Labels) || c.State === 'exited' || c.State === 'dead'));
     await Promise.all(stale.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
     return stale.length;
   }

@@ -145,7 +145,7 @@ describe.skipIf(unavailable !== null)(unavailable ? `remote Docker host (not her
     await expect(ensureSandboxImage(remote.docker, target, 'ilf-test-absent:1', { source: unreachable, tarballs: [tarball] }))
       .rejects.toThrow(`${tarball} does not contain the image ilf-test-absent:1`);
     await expect(ensureSandboxImage(remote.docker, target, 'ilf-test-absent:1', { source: unreachable, tarballs: [path.join(work, 'none.tar')] }))
-      .rejects.toThrow(/is not on the Docker daemon at tcp:\/\/127\.0\.0\.1:\d+ and could not be shipped there \(tcp:\/\/127\.0\.0\.1:1: unreachable/);
+      .rejects.toThrow(/is not in Docker at tcp:\/\/127\.0\.0\.1:\d+ and could not be shipped there \(tcp:\/\/127\.0\.0\.1:1: unreachable/);
   }, 120_000);
 
   it('an unreachable DOCKER_HOST is a clear error naming the address, not a hang', async () => {
