@@ -31,16 +31,22 @@ Tasks:
   task DATASET TASK_ID [--json]
                       show one task with the prompt a model sees
 Sandbox:
-  exec-gold --dataset NAME [--backend auto|bwrap|docker] [--json]
-                      run every gold program of a dataset through the sandbox
+  exec-gold --dataset NAME [--backend auto|bwrap|docker] [--workers N] [--json]
+                      run every gold program of a dataset through the sandbox; Docker honours
+                      DOCKER_HOST / the docker context, ships the image there, one worker per daemon CPU
 Models:
   models list [--json]                    registered models and adapters
-  models add FILE.gguf [--name NAME]      check and register a local GGUF
+  models add FILE.gguf [--name NAME] [--hf-id OWNER/NAME]
+                                          check and register a local GGUF (--hf-id: the Hugging Face model
+                                          it was converted from, named as the base model in training-set exports)
   models download REF [--sha256 HEX]      hf:OWNER/REPO/FILE.gguf or a URL; resumes; registers
   models add-adapter FILE.gguf --model ID register a LoRA adapter for its base model
   models add-endpoint URL --model NAME [--api-key-env VAR] [--max-concurrency N] [--n-per-request] [--serves ID]
                                           an OpenAI-compatible server as a model (the key stays in VAR;
                                           --serves: the local GGUF it runs, whose adapters it may apply)
+  models import-peft DIR --model ID [--name NAME]
+                                          convert a PEFT LoRA (adapter_config.json + adapter_model.safetensors,
+                                          F32/F16/BF16; llama, qwen2, gemma2, starcoder2, phi3) to GGUF and register it
   models recommended [--json]             code models that fit a desktop GPU
   hardware [--json] [--gpu auto|cuda|vulkan|metal|cpu]
                       what llama.cpp runs on, devices, VRAM, threads
@@ -52,7 +58,7 @@ Server mode:
   serve [--host 127.0.0.1] [--port 7860] [--token TOKEN]
                       the app in a browser; any --host but loopback requires the access token it prints
 ILF loop:
-  test-samples --run RUN_ID [--backend auto|bwrap|docker] [--json]
+  test-samples --run RUN_ID [--backend auto|bwrap|docker] [--workers N] [--json]
                       run every untested sample of a sampling run in the sandbox (resumable)
   failures [--run RUN_ID] [--dataset NAME] [--split S] [--limit 50] [--all] [--json]
                       failing samples of tasks with no passing sample, newest first (--all: the others too, marked solved)
@@ -78,7 +84,8 @@ ILF loop:
   eval --model ID [--adapter ID] --dataset NAME [--split test] [--n 10] [--temperature 0.8] [--limit N] [--resume RUN]
   eval --compare BEFORE,AFTER | --list
                       pass@1/pass@10 (unbiased), paired difference with a bootstrap CI
-  export training-set --id N [--format messages|prompt-completion] --out FILE
+  export training-set --id N [--format messages|prompt-completion] [--hf-id OWNER/NAME] --out FILE
+                      also writes FILE's stem + .trl.py (TRL SFT script) and .axolotl.yml beside it
   export samples --run N --out FILE          human-eval / EvalPlus {task_id, completion} JSONL
   export feedback [--run N] --out FILE       feedback with refinements, reviews and lineage
   export evaluation --id N [--format json|csv] --out FILE
@@ -142,6 +149,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         dataset: { type: 'string' },
         search: { type: 'string' },
         backend: { type: 'string' },
+        workers: { type: 'string' },
+        'hf-id': { type: 'string' },
         gpu: { type: 'string' },
         threads: { type: 'string' },
         model: { type: 'string' },

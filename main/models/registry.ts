@@ -8,7 +8,31 @@ import type { AdapterRow, ModelRow } from '../store/models.js';
 import type { Store } from '../store/store.js';
 import type { LlamaRuntime } from './runtime.js';
 import { downloadDestination, downloadFile, resolveModelReference, type DownloadProgress } from './download.js';
-import { pinnedFile } from './recommended.js';
+import { pinnedFile, recommendedEntry } from './recommended.js';
+
+const HF_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** A Hugging Face id as given by a person (OWNER/NAME); a clear error otherwise. */
+export function checkHfId(hfId: string): string {
+  const id = hfId.trim();
+  if (!HF_ID.test(id)) throw new AppError('BAD_INPUT', `"${hfId}" is not a Hugging Face id`, 'give OWNER/NAME, e.g. Qwen/Qwen2.5-Coder-0.5B-Instruct');
+  return id;
+}
+
+/**
+ * The Hugging Face id a GGUF names as its source: llama.cpp's converter writes
+ * general.source.repo_url (the model converted) and general.base_model.N.repo_url (what it was
+ * fine-tuned from); only huggingface.co URLs count.
+ */
+export function hfIdFromGguf(info: GgufInfo): string | null {
+  for (const key of ['general.source.repo_url', 'general.base_model.0.repo_url']) {
+    const url = info.metadata[key];
+    if (typeof url !== 'string') continue;
+    const m = /^https:\/\/huggingface\.co\/([^/?#]+\/[^/?#]+)\/?$/.exec(url.trim());
+    if (m?.[1] && HF_ID.test(m[1])) return m[1];
+  }
+  return null;
+}
 
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
@@ -21,7 +45,8 @@ export async function sha256File(file: string): Promise<string> {
  * llama.cpp must be able to load its architecture (a vocabulary-only load, which is quick), and
  * its sha256 becomes its identity. Nothing is registered when any check fails.
  */
-export async function addLocalModel(store: Store, runtime: LlamaRuntime, file: string, options: { name?: string; source?: string } = {}): Promise<{ model: ModelRow; created: boolean }> {
+export async function addLocalModel(store: Store, runtime: LlamaRuntime, file: string, options: { name?: string; source?: string; hfId?: string } = {}): Promise<{ model: ModelRow; created: boolean }> {
+  const givenHfId = options.hfId === undefined ? undefined : checkHfId(options.hfId);
   const absolute = path.resolve(file);
   const info = await readGgufInfo(absolute);
   if (info.fileKind === 'adapter' || info.metadata['adapter.type'] !== undefined) {
@@ -47,6 +72,7 @@ export async function addLocalModel(store: Store, runtime: LlamaRuntime, file: s
     contextLength: info.contextLength ?? null,
     hasChatTemplate: info.hasChatTemplate,
     source: options.source ?? absolute,
+    hfId: givenHfId ?? hfIdFromGguf(info),
   });
   const model = store.models.get(id);
   if (!model) throw new Error(`model ${id} vanished`);
@@ -123,6 +149,8 @@ export async function downloadModel(store: Store, runtime: LlamaRuntime, ref: st
     throw new AppError('BAD_INPUT', `${ref} is pinned to sha256 ${pin.sha256} in the recommended list, not ${given}`, 'leave --sha256 out for a recommended model');
   }
   const expectedSha256 = given ?? pin?.sha256;
+  const hfId = recommendedEntry(ref)?.hfId;
+  const register = (): Promise<{ model: ModelRow; created: boolean }> => addLocalModel(store, runtime, dest, { source: ref, ...(hfId ? { hfId } : {}) });
   const expectedSize = options.expectedSize ?? pin?.sizeBytes;
   const dest = downloadDestination(path.join(dataDir, 'models'), ref);
   if (fs.existsSync(dest)) {
@@ -133,14 +161,14 @@ export async function downloadModel(store: Store, runtime: LlamaRuntime, ref: st
         throw new AppError('BAD_INPUT', `${dest} has sha256 ${sha256}, not the expected ${expectedSha256}; it was deleted`, 'download it again');
       }
     }
-    return addLocalModel(store, runtime, dest, { source: ref });
+    return register();
   }
   await downloadFile(url, dest, {
     ...options, source: ref, token: process.env.HF_TOKEN,
     ...(expectedSha256 ? { expectedSha256 } : {}), ...(expectedSize !== undefined ? { expectedSize } : {}),
   });
   try {
-    return await addLocalModel(store, runtime, dest, { source: ref });
+    return await register();
   } catch (e) {
     await fs.promises.rm(dest, { force: true });
     throw e;

@@ -1,9 +1,12 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
 import { PassThrough, type Duplex } from 'node:stream';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { AppError } from '../errors.js';
-import { dockerSocketPath, dockerUnreachable } from './docker-desktop.js';
+import { dockerUnreachable } from './docker-desktop.js';
+import { openDocker, resolveDockerTarget, type DockerTarget } from './docker-host.js';
+import { ensureSandboxImage, withTimeout } from './docker-image.js';
 import { lineHandle } from './line-handle.js';
 import { dockerSeccompProfile } from './seccomp.js';
 import { SCRATCH_BYTES, SCRATCH_DIRS, type SandboxBackend, type SandboxLimits, type WorkerHandle } from './types.js';
@@ -14,7 +17,32 @@ export const LABEL_APP = 'org.ilfstudio.app';
 export const LABEL_SESSION = 'org.ilfstudio.session';
 export const LABEL_PID = 'org.ilfstudio.pid';
 export const LABEL_HOST = 'org.ilfstudio.host';
+/** Which machine started the container: on a shared remote daemon, the reaper touches only its own machine's. */
+export const LABEL_MACHINE = 'org.ilfstudio.machine';
 const APP = 'ilf-studio';
+const PING_TIMEOUT_MS = 10_000;
+
+let machine: string | undefined;
+
+/** A stable id for this machine (from /etc/machine-id where there is one, else the host name); hashed, so nothing leaks. */
+export function machineLabel(): string {
+  if (machine === undefined) {
+    let raw = os.hostname();
+    try {
+      raw = fs.readFileSync('/etc/machine-id', 'utf8').trim() || raw;
+    } catch {
+      // not Linux, or no machine id: the host name it is
+    }
+    machine = createHash('sha256').update(`ilf-studio:${raw}`).digest('hex').slice(0, 16);
+  }
+  return machine;
+}
+
+/** Ours: started from this machine (older containers without the machine label: by host name). */
+function fromThisMachine(labels: Record<string, string>): boolean {
+  const m = labels[LABEL_MACHINE];
+  return m !== undefined ? m === machineLabel() : labels[LABEL_HOST] === os.hostname();
+}
 
 /** Room for the runner, zygote and harness above the per-program address-space limit. */
 const RUNNER_MEMORY_MB = 256;
@@ -22,18 +50,19 @@ const RUNNER_MEMORY_MB = 256;
 const PROGRAM_UID = 65534;
 const HARNESS_UID = 65533;
 
-const IMAGE_HINT = 'build it offline with `sudo bash .ci/setup-docker` (debootstrap + docker import); where a registry is reachable, ' +
-  '`docker pull python:3.11-slim` and set ILF_SANDBOX_IMAGE=python:3.11-slim; or load a saved image with `docker load -i FILE.tar`';
-
 function ownerGone(labels: Record<string, string>): boolean {
-  if (labels[LABEL_HOST] !== os.hostname()) return false; // another machine's session: not ours to judge
+  if (!fromThisMachine(labels)) return false; // another machine's session: not ours to judge
   const pid = Number(labels[LABEL_PID]);
   return !Number.isInteger(pid) || pid <= 0 || !isProcessAlive(pid);
 }
 
-function statusCode(e: unknown): number | undefined {
-  const code = (e as { statusCode?: unknown }).statusCode;
-  return typeof code === 'number' ? code : undefined;
+export interface ConnectOptions {
+  image?: string;
+  /** Default: DOCKER_HOST, else the current docker context, else the local socket. */
+  target?: DockerTarget;
+  docker?: Docker;
+  /** Shipping the image to a daemon that lacks it: progress for a person. */
+  onProgress?: (message: string, milestone: boolean) => void;
 }
 
 /**
@@ -49,36 +78,44 @@ export class DockerBackend implements SandboxBackend {
   readonly sessionId = randomUUID();
   private readonly containers = new Map<string, Docker.Container>();
 
-  private constructor(private readonly docker: Docker, readonly image: string) {}
+  private constructor(private readonly docker: Docker, readonly image: string, readonly target: DockerTarget,
+    /** The daemon's CPUs (docker info NCPU): one worker each, wherever the daemon runs. */
+    readonly suggestedWorkers: number | undefined) {}
 
-  static async connect(options: { image?: string; docker?: Docker } = {}): Promise<DockerBackend> {
-    const socketPath = dockerSocketPath();
-    const docker = options.docker ?? new Docker(socketPath ? { socketPath } : undefined);
+  static async connect(options: ConnectOptions = {}): Promise<DockerBackend> {
+    const target = options.target ?? resolveDockerTarget();
+    const docker = options.docker ?? openDocker(target);
     const image = options.image ?? process.env.ILF_SANDBOX_IMAGE ?? DEFAULT_SANDBOX_IMAGE;
+    const where = `${target.address} (${target.source})`;
+    let info: { NCPU?: unknown };
     try {
-      await docker.ping();
+      // A remote host that drops packets would otherwise hang here for minutes.
+      info = await withTimeout(docker.info() as Promise<{ NCPU?: unknown }>, PING_TIMEOUT_MS, 'the daemon');
     } catch (e) {
-      throw dockerUnreachable(e);
+      // The local default daemon gets Docker Desktop's install/start advice; a remote one, where it came from.
+      if (target.isDefault) throw dockerUnreachable(e);
+      throw new AppError('SANDBOX_UNAVAILABLE', `cannot reach the Docker daemon at ${where}: ${(e as Error).message}`,
+        'check that the host is up and its daemon listens there (`docker -H ADDRESS info`), or unset DOCKER_HOST / `docker context use default`');
     }
-    try {
-      await docker.getImage(image).inspect();
-    } catch (e) {
-      if (statusCode(e) === 404) throw new AppError('SANDBOX_UNAVAILABLE', `the sandbox image ${image} is not in Docker`, IMAGE_HINT);
-      throw e;
-    }
-    const backend = new DockerBackend(docker, image);
+    await ensureSandboxImage(docker, target, image, options.onProgress ? { onProgress: options.onProgress } : {});
+    const ncpu = typeof info.NCPU === 'number' && Number.isInteger(info.NCPU) && info.NCPU > 0 ? info.NCPU : undefined;
+    const backend = new DockerBackend(docker, image, target, ncpu);
     await backend.reapLeftovers();
     return backend;
   }
 
   /**
-   * Removes containers that earlier sessions of the app left behind (a crash, a kill -9): those
-   * whose process on this host is gone, and any that have stopped. Another live session's
-   * containers (the app and the CLI at once) are left alone.
+   * Removes containers that earlier sessions of the app on this machine left behind (a crash, a
+   * kill -9): those whose process here is gone, and any that have exited. Another live session's
+   * containers (the app and the CLI at once) are left alone, and so is everything other machines
+   * started on a shared daemon: only they can tell whether their sessions still live.
    */
   async reapLeftovers(): Promise<number> {
     const found = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_APP}=${APP}`] } });
-    const stale = found.filter((c) => c.Labels[LABEL_SESSION] !== this.sessionId && (c.State !== 'running' || ownerGone(c.Labels)));
+    // 'created' is not stale: a live session creates a container, then attaches and starts it; taking
+    // it in between kills that session's worker at birth (seen with several sessions on one daemon).
+    const stale = found.filter((c) => c.Labels[LABEL_SESSION] !== this.sessionId && fromThisMachine(c.Labels) &&
+      (ownerGone(c.Labels) || c.State === 'exited' || c.State === 'dead'));
     await Promise.all(stale.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
     return stale.length;
   }
@@ -93,7 +130,8 @@ export class DockerBackend implements SandboxBackend {
       User: '0:0',
       Env: ['PATH=/usr/bin:/bin', 'LANG=C.UTF-8', 'HOME=/work', 'PYTHONDONTWRITEBYTECODE=1', 'ILF_WORK_ROOT=/work',
         `ILF_SCRATCH=${SCRATCH_DIRS}`, `ILF_PROGRAM_UID=${PROGRAM_UID}`, `ILF_HARNESS_UID=${HARNESS_UID}`],
-      Labels: { [LABEL_APP]: APP, [LABEL_SESSION]: this.sessionId, [LABEL_PID]: String(process.pid), [LABEL_HOST]: os.hostname() },
+      Labels: { [LABEL_APP]: APP, [LABEL_SESSION]: this.sessionId, [LABEL_PID]: String(process.pid), [LABEL_HOST]: os.hostname(),
+        [LABEL_MACHINE]: machineLabel() },
       AttachStdin: true,
       AttachStdout: true,
       AttachStderr: true,

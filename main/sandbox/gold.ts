@@ -24,6 +24,8 @@ export function goldRequests(tasks: readonly GoldTask[]): { taskId: string; requ
 
 export interface GoldReport {
   backend: SandboxBackendName;
+  /** Sandbox workers that ran the programs. */
+  workers: number;
   total: number;
   passed: number;
   /** Task ids whose gold program did not pass. */
@@ -37,20 +39,26 @@ export interface GoldReport {
   seconds: number;
 }
 
-/**
- * Runs every gold program of a dataset through the sandbox: a check that the sandbox, the task
- * import and the test harness agree (MBPP 974/974, HumanEval 164/164).
- */
-export async function execGold(store: Store, dataset: string, backend: BackendChoice, options: {
-  signal?: AbortSignal;
-  onProgress?: (done: number, total: number) => void;
-} = {}): Promise<GoldReport> {
+/** A dataset's gold tasks; a clear error when it has none here. */
+export function requireGoldTasks(store: Store, dataset: string): GoldTask[] {
   const tasks = store.catalog.goldTasks(dataset);
   if (tasks.length === 0) {
     throw new AppError('NOT_FOUND', `dataset "${dataset}" has no tasks here`, 'import it first, e.g. `ilf import mbpp.jsonl --format mbpp`');
   }
-  const gold = goldRequests(tasks);
-  const pool = await SandboxPool.create(await openBackend(backend));
+  return [...tasks];
+}
+
+/**
+ * Runs every gold program of a dataset through the sandbox: a check that the sandbox, the task
+ * import and the test harness agree (MBPP 974/974, HumanEval 164/164).
+ */
+export async function execGold(store: Store, dataset: string, backend: BackendChoice | SandboxPool, options: {
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+} = {}): Promise<GoldReport> {
+  const gold = goldRequests(requireGoldTasks(store, dataset));
+  // A pool handed in (the CLI's, with --workers and image shipping) is the caller's to close.
+  const pool = backend instanceof SandboxPool ? backend : await SandboxPool.create(await openBackend(backend));
   try {
     const started = performance.now();
     const failed: string[] = [];
@@ -72,10 +80,10 @@ export async function execGold(store: Store, dataset: string, backend: BackendCh
     failed.sort(byTask);
     inProcess.sort(byTask);
     return {
-      backend: pool.backend.name, total: gold.length, passed: gold.length - failed.length, failed, sandboxErrors, judged, inProcess,
+      backend: pool.backend.name, workers: pool.size, total: gold.length, passed: gold.length - failed.length, failed, sandboxErrors, judged, inProcess,
       seconds: (performance.now() - started) / 1000,
     };
   } finally {
-    await pool.dispose();
+    if (!(backend instanceof SandboxPool)) await pool.dispose();
   }
 }

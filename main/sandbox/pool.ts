@@ -144,7 +144,7 @@ function safeJson(line: string): unknown {
 }
 
 export interface PoolOptions {
-  /** Workers; default: defaultPoolSize(). */
+  /** Workers; default: what the backend suggests (a Docker daemon's CPUs), else defaultPoolSize(). */
   size?: number;
   limits?: Partial<SandboxLimits>;
 }
@@ -179,7 +179,7 @@ export class SandboxPool implements AsyncDisposable {
   }
 
   static async create(backend: SandboxBackend, options: PoolOptions = {}): Promise<SandboxPool> {
-    const size = Math.max(1, options.size ?? defaultPoolSize());
+    const size = Math.max(1, options.size ?? backend.suggestedWorkers ?? defaultPoolSize());
     const pool = new SandboxPool(backend, size, { ...DEFAULT_LIMITS, ...options.limits });
     try {
       await Promise.all(pool.workers.map((_, i) => pool.spawn(i)));

@@ -6,21 +6,26 @@ import type { SandboxBackend } from './types.js';
 
 export type BackendChoice = SandboxBackendName | 'auto';
 
+export interface OpenOptions {
+  /** Docker: shipping the sandbox image to a daemon that lacks it (see docker-image.ts). */
+  onProgress?: (message: string, milestone: boolean) => void;
+}
+
 /**
  * Opens the chosen backend, or for 'auto' the first that works here: bubblewrap on Linux, else
  * Docker. Never falls back to running unsandboxed: if nothing works, says what to install.
  */
-export async function openBackend(choice: BackendChoice = 'auto'): Promise<SandboxBackend> {
+export async function openBackend(choice: BackendChoice = 'auto', options: OpenOptions = {}): Promise<SandboxBackend> {
   if (choice === 'bwrap') return BwrapBackend.detect();
   if (choice === 'docker') {
     const { DockerBackend } = await import('./docker.js');
-    return DockerBackend.connect();
+    return DockerBackend.connect(options.onProgress ? { onProgress: options.onProgress } : {});
   }
   const reasons: string[] = [];
   let dockerHint: string | undefined;
   for (const name of ['bwrap', 'docker'] as const) {
     try {
-      return await openBackend(name);
+      return await openBackend(name, options);
     } catch (e) {
       reasons.push(`${name}: ${e instanceof AppError ? e.message : String(e)}`);
       if (name === 'docker' && e instanceof AppError) dockerHint = e.hint;

@@ -63,6 +63,8 @@ export interface WorkerHandle {
 /** A way to start sandboxed runner processes. */
 export interface SandboxBackend {
   readonly name: SandboxBackendName;
+  /** Workers that suit where programs run (a remote Docker daemon's CPUs); undefined: this machine's cores. */
+  readonly suggestedWorkers?: number | undefined;
   /**
    * Starts worker number `index` (0-based) running `runnerSource`. `tag` goes on the runner's
    * command line, so every process of the worker can be found from the host.

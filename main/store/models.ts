@@ -29,6 +29,8 @@ export interface NewModel {
   source?: string | null;
   /** Set for an endpoint; undefined/null for a local GGUF. */
   endpoint?: EndpointSpec | null;
+  /** Its Hugging Face id (OWNER/NAME) when known: the base model named in TRL/Axolotl exports. */
+  hfId?: string | null;
 }
 
 export interface ModelRow extends Required<NewModel> {
@@ -58,12 +60,13 @@ interface ModelDbRow {
   parameter_count: number | null; context_length: number | null; has_chat_template: number; source: string | null; added_at: string;
   kind: 'gguf' | 'endpoint'; endpoint_url: string | null; served_model: string | null; api_key_env: string | null;
   max_concurrency: number | null; n_per_request: number; serves_model_id: number | null;
+  hf_id: string | null;
 }
 
 const toModel = (r: ModelDbRow): ModelRow => ({
   id: r.id, name: r.name, path: r.path, sha256: r.sha256, architecture: r.architecture, quantization: r.quantization,
   sizeBytes: r.size_bytes, parameterCount: r.parameter_count, contextLength: r.context_length,
-  hasChatTemplate: r.has_chat_template === 1, source: r.source, addedAt: r.added_at, kind: r.kind,
+  hasChatTemplate: r.has_chat_template === 1, source: r.source, hfId: r.hf_id, addedAt: r.added_at, kind: r.kind,
   endpoint: r.kind === 'endpoint' && r.endpoint_url !== null && r.served_model !== null
     ? { url: r.endpoint_url, servedModel: r.served_model, apiKeyEnv: r.api_key_env, maxConcurrency: r.max_concurrency ?? 4,
         nPerRequest: r.n_per_request === 1, servesModelId: r.serves_model_id }
@@ -95,6 +98,7 @@ export class Models {
     }
     if (existing) {
       if (existing.path !== m.path) this.db.prepare('UPDATE models SET path = ? WHERE id = ?').run(m.path, existing.id);
+      if (m.hfId && m.hfId !== existing.hfId) this.setHfId(existing.id, m.hfId);
       return { id: existing.id, created: false };
     }
     const id = Number(
@@ -102,15 +106,20 @@ export class Models {
         .prepare(
           `INSERT INTO models (name, path, sha256, architecture, quantization, size_bytes, parameter_count,
                                context_length, has_chat_template, source, added_at,
-                               kind, endpoint_url, served_model, api_key_env, max_concurrency, n_per_request, serves_model_id)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                               kind, endpoint_url, served_model, api_key_env, max_concurrency, n_per_request, serves_model_id, hf_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(m.name, m.path, m.sha256, m.architecture, m.quantization, m.sizeBytes, m.parameterCount ?? null,
           m.contextLength ?? null, m.hasChatTemplate ? 1 : 0, m.source ?? null, new Date().toISOString(),
           e ? 'endpoint' : 'gguf', e?.url ?? null, e?.servedModel ?? null, e?.apiKeyEnv ?? null, e?.maxConcurrency ?? null,
-          e?.nPerRequest ? 1 : 0, e?.servesModelId ?? null).lastInsertRowid,
+          e?.nPerRequest ? 1 : 0, e?.servesModelId ?? null, m.hfId ?? null).lastInsertRowid,
     );
     return { id, created: true };
+  }
+
+  /** Records (or with null, forgets) a model's Hugging Face id. */
+  setHfId(id: number, hfId: string | null): void {
+    this.db.prepare('UPDATE models SET hf_id = ? WHERE id = ?').run(hfId, id);
   }
 
   get(id: number): ModelRow | undefined {

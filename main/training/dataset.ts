@@ -2,6 +2,7 @@ import { buildPrompt, type PromptFormat } from '../datasets/prompt.js';
 import { AppError } from '../errors.js';
 import { writeFileAtomic } from '../files/atomic.js';
 import type { Store } from '../store/store.js';
+import { writeTrainerConfigs, type TrainerConfigs } from './off-machine.js';
 
 /** One training row and where it came from. */
 export interface TrainingRow {
@@ -93,10 +94,17 @@ export function exportLine(row: TrainingRow, format: ExportFormat): string {
   return JSON.stringify({ ...body, lineage: row.lineage });
 }
 
-/** Writes a training set as JSONL (through a temporary file, so a failed export leaves nothing half-written). */
-export async function exportTrainingSet(store: Store, trainingSetId: number, file: string, format: ExportFormat): Promise<number> {
+/**
+ * Writes a training set as JSONL (through a temporary file, so a failed export leaves nothing
+ * half-written), and beside it a TRL script and an Axolotl config to fine-tune on it elsewhere
+ * (see off-machine.ts). `hfId` names the base model when the store does not know it.
+ */
+export async function exportTrainingSet(store: Store, trainingSetId: number, file: string, format: ExportFormat,
+  options: { hfId?: string; onConfigs?: (configs: TrainerConfigs) => void } = {}): Promise<number> {
   const rows = trainingRows(store, trainingSetId);
   if (rows.length === 0) throw new AppError('NOT_FOUND', `training set ${trainingSetId} is empty or does not exist`);
   await writeFileAtomic(file, rows.map((r) => exportLine(r, format)).join('\n') + '\n');
+  const configs = await writeTrainerConfigs(store, trainingSetId, file, format, options.hfId ? { hfId: options.hfId } : {});
+  options.onConfigs?.(configs);
   return rows.length;
 }

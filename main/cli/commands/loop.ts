@@ -3,13 +3,13 @@ import { compareEvaluations, evaluate, type Comparison } from '../../evaluation/
 import { addHumanFeedback, automaticFeedback } from '../../pipeline/feedback-step.js';
 import { exportEvaluation, exportFeedback, exportSamples } from '../../pipeline/exports.js';
 import { FEEDBACK_FIELDS, importFeedback, type FeedbackField, type FieldMap } from '../../pipeline/import-feedback.js';
+import { checkHfId } from '../../models/registry.js';
 import { exportTrainingSet } from '../../training/dataset.js';
 import { createLoop, parseLoopConfig, runLoop } from '../../pipeline/loop.js';
 import { refineAndTest } from '../../pipeline/refine-step.js';
 import { addHumanRefinement, reviewRefinement } from '../../pipeline/review.js';
-import { SandboxPool } from '../../sandbox/pool.js';
-import { openBackend } from '../../sandbox/select.js';
-import { backendChoice } from './pipeline.js';
+import type { SandboxPool } from '../../sandbox/pool.js';
+import { openPool } from './pipeline.js';
 import { TrainingJobs } from '../../training/jobs.js';
 import { json, numberOption, stringOption, table, UsageError, type CommandContext } from '../context.js';
 
@@ -17,7 +17,7 @@ import { json, numberOption, stringOption, table, UsageError, type CommandContex
 /** A sandbox pool opened on first use and closed when the command ends. */
 async function withPool<T>(ctx: CommandContext, fn: (pool: () => Promise<SandboxPool>) => Promise<T>): Promise<T> {
   let opened: Promise<SandboxPool> | undefined;
-  const pool = (): Promise<SandboxPool> => (opened ??= openBackend(backendChoice(ctx)).then((b) => SandboxPool.create(b)));
+  const pool = (): Promise<SandboxPool> => (opened ??= openPool(ctx));
   try {
     return await fn(pool);
   } finally {
@@ -202,7 +202,15 @@ export async function exportCommand(ctx: CommandContext): Promise<number> {
   switch (kind) {
     case 'training-set': {
       if (format !== undefined && format !== 'messages' && format !== 'prompt-completion') throw new UsageError('--format is messages or prompt-completion');
-      rows = await exportTrainingSet(store, requiredId(ctx, 'id', 'export training-set'), out, format ?? 'messages');
+      const hfId = stringOption(ctx, 'hf-id');
+      rows = await exportTrainingSet(store, requiredId(ctx, 'id', 'export training-set'), out, format ?? 'messages', {
+        ...(hfId !== undefined ? { hfId: checkHfId(hfId) } : {}),
+        onConfigs: (c) => {
+          if (json(ctx)) return;
+          ctx.io.stderr(`wrote ${c.trl} (TRL) and ${c.axolotl} (Axolotl) for base model ${c.baseModel ?? 'UNKNOWN: set BASE_MODEL / base_model, or export again with --hf-id OWNER/NAME'}\n` +
+            `bring the trained LoRA back with: ilf models import-peft DIR --model ${c.modelId ?? 'ID'}\n`);
+        },
+      });
       break;
     }
     case 'samples':

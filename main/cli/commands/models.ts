@@ -1,4 +1,5 @@
-import { addAdapter, downloadModel } from '../../models/registry.js';
+import { importPeftAdapter } from '../../models/peft-import.js';
+import { addAdapter, checkHfId, downloadModel } from '../../models/registry.js';
 import { formatBytes, json, numberOption, stringOption, table, UsageError, type CommandContext } from '../context.js';
 
 export async function modelsCommand(ctx: CommandContext): Promise<number> {
@@ -25,9 +26,15 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
     }
     case 'add': {
       if (arg === undefined || extra !== undefined) throw new UsageError('models add takes one FILE.gguf');
-      const { model, created } = await ctx.call('models.add', { file: arg, name: stringOption(ctx, 'name') });
+      const hfId = stringOption(ctx, 'hf-id');
+      const checked = hfId === undefined ? undefined : checkHfId(hfId); // before anything is registered
+      const added = await ctx.call('models.add', { file: arg, name: stringOption(ctx, 'name') });
+      if (checked !== undefined) ctx.store().models.setHfId(added.model.id, checked);
+      const model = { ...added.model, ...(checked !== undefined ? { hfId: checked } : {}) };
+      const created = added.created;
       out(model, `${created ? 'added' : 'already registered'}: model ${model.id} ${model.name} (${model.architecture}, ${model.quantization}, ` +
-        `${model.parameterCount ? `${(model.parameterCount / 1e6).toFixed(1)}M params, ` : ''}sha256 ${model.sha256.slice(0, 12)}…)\n`);
+        `${model.parameterCount ? `${(model.parameterCount / 1e6).toFixed(1)}M params, ` : ''}sha256 ${model.sha256.slice(0, 12)}…` +
+        `${checked !== undefined ? `, Hugging Face id ${checked}` : ''})\n`);
       return 0;
     }
     case 'download': {
@@ -67,6 +74,16 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
         `up to ${model.endpoint?.maxConcurrency ?? maxConcurrency} requests at a time${model.endpoint?.apiKeyEnv ? `, key from $${model.endpoint.apiKeyEnv}` : ''})\n`);
       return 0;
     }
+    case 'import-peft': {
+      if (arg === undefined || extra !== undefined) throw new UsageError('models import-peft takes one DIR (adapter_config.json + adapter_model.safetensors) and --model ID');
+      const modelId = numberOption(ctx.values, 'model', NaN, { integer: true, min: 1 });
+      if (Number.isNaN(modelId)) throw new UsageError('models import-peft needs --model ID (the base model the adapter was trained on)');
+      const name = stringOption(ctx, 'name');
+      const { adapter, created, file } = await importPeftAdapter(ctx.store(), arg, modelId, ctx.dataDir, name ? { name } : {});
+      out({ ...adapter, file }, `${created ? 'imported' : 'already registered'}: adapter ${adapter.id} ${adapter.name} for model ${adapter.baseModelId}` +
+        ` (rank ${adapter.rank ?? '?'}, alpha ${adapter.alpha ?? '?'}) → ${file}\n`);
+      return 0;
+    }
     case 'recommended': {
       const recommended = await ctx.call('models.recommended');
       out(recommended, table([['NAME', 'SIZE', 'QUANT', 'TRAINABLE', 'LICENCE', 'SHA256', 'REF'], ...recommended.map((m) => [
@@ -76,7 +93,7 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
       return 0;
     }
     default:
-      throw new UsageError(`unknown models command "${sub}"; use list, add, download, add-adapter, add-endpoint or recommended`);
+      throw new UsageError(`unknown models command "${sub}"; use list, add, download, add-adapter, add-endpoint, import-peft or recommended`);
   }
 }
 

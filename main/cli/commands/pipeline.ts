@@ -9,11 +9,30 @@ export function backendChoice(ctx: CommandContext): BackendChoice {
   return backend;
 }
 
+/** `--workers N`: sandbox workers; default: the Docker daemon's CPUs, or this machine's cores. */
+export function workersOption(ctx: CommandContext): number | undefined {
+  const n = numberOption(ctx.values, 'workers', NaN, { integer: true, min: 1, max: 1024 });
+  return Number.isNaN(n) ? undefined : n;
+}
+
+/** The sandbox pool a command asked for (--backend, --workers), saying on stderr when the sandbox image is shipped to a Docker host. */
+export async function openPool(ctx: CommandContext): Promise<SandboxPool> {
+  const size = workersOption(ctx);
+  const backend = await openBackend(backendChoice(ctx), {
+    onProgress: (message, milestone) => {
+      if (!milestone) return ctx.progress.show(message);
+      ctx.progress.done();
+      ctx.io.stderr(`${message}\n`);
+    },
+  });
+  return SandboxPool.create(backend, size === undefined ? {} : { size });
+}
+
 /** `ilf test-samples --run ID`: every untested sample of a run through the sandbox. */
 export async function testSamplesCommand(ctx: CommandContext): Promise<number> {
   const runId = numberOption(ctx.values, 'run', NaN, { integer: true, min: 1 });
   if (Number.isNaN(runId)) throw new UsageError('test-samples needs --run RUN_ID (printed by `ilf sample`)');
-  const pool = await SandboxPool.create(await openBackend(backendChoice(ctx)));
+  const pool = await openPool(ctx);
   try {
     const report = await testSamplingRun(ctx.store(), pool, runId, {
       ...(ctx.io.signal ? { signal: ctx.io.signal } : {}),
