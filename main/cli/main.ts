@@ -83,7 +83,11 @@ ILF loop:
                       annotations from JSONL; originals must fail and refinements pass in the sandbox
 Development:
   dev make-model --out FILE [--params 20M] [--adapter-out FILE] [--rank 8] [--seed N] [--chat]
-                      write a generated GGUF model (random weights) and optionally a matching adapter
+      [--arch llama|qwen2|gemma2|starcoder2|phi3|granite] [--vocab N] [--type F32|F16|BF16|Q8_0|Q4_0]
+      [--shape qwen2.5-coder-0.5b|qwen2.5-coder-1.5b]
+                      write a generated GGUF model (random weights) and optionally a matching adapter;
+                      --arch gives that architecture's tensor layout, special tokens, chat template and
+                      real vocabulary size; --shape a real model's dimensions (0.5B: seconds)
   info [--json]       version, data folder and database
 
 Options:
@@ -150,6 +154,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         sha256: { type: 'string' },
         out: { type: 'string' },
         params: { type: 'string' },
+        arch: { type: 'string' },
+        shape: { type: 'string' },
+        type: { type: 'string' },
+        vocab: { type: 'string' },
         'adapter-out': { type: 'string' },
         rank: { type: 'string' },
         host: { type: 'string' },

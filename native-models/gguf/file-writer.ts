@@ -12,7 +12,9 @@ import {
   ggmlTypeByName,
   tensorByteSize,
 } from './format.js';
-import { toHalfArray } from './weights.js';
+import { BLOCK_ELEMENTS, encodeGridChunk, encodeTensorChunk, encodedBytes, type WritableTensorType } from './quantize.js';
+
+export type { WritableTensorType } from './quantize.js';
 
 /**
  * A metadata value with its GGUF type spelled out: llama.cpp checks types strictly (a context length stored as
@@ -41,9 +43,6 @@ export const meta = {
   float32s: (value: readonly number[]): MetadataValue => ({ type: 'float32[]', value }),
 };
 
-/** The tensor types the writer can produce from float values. */
-export type WritableTensorType = 'F32' | 'F16';
-
 export interface TensorSource {
   readonly name: string;
   /** ggml order: dims[0] is the row length. */
@@ -51,6 +50,11 @@ export interface TensorSource {
   readonly type: WritableTensorType;
   /** Fills `out` with the tensor's next `out.length` values in storage order; called until all are produced. */
   readonly fill: (out: Float32Array) => void;
+  /**
+   * The same values as int8 × scale, when they lie on that grid (`scale` exactly representable in F16): then F32,
+   * F16, BF16 and Q8_0 are encoded by table lookup instead of per-value arithmetic.
+   */
+  readonly grid?: { readonly scale: number; readonly fill: (out: Int8Array) => void };
 }
 
 export interface WrittenFile {
@@ -82,19 +86,23 @@ export async function writeGguf(
     await sink.write(header);
     await sink.pad(DEFAULT_ALIGNMENT);
     const values = new Float32Array(CHUNK_ELEMENTS);
-    const halves = new Uint16Array(CHUNK_ELEMENTS);
+    const encoded = new Uint8Array(CHUNK_ELEMENTS * 4);
+    const grid = new Int8Array(CHUNK_ELEMENTS);
     for (const tensor of tensors) {
       let left = tensor.dims.reduce((product, d) => product * d, 1);
+      if (left % BLOCK_ELEMENTS[tensor.type] !== 0) throw new Error(`tensor ${tensor.name}: ${left} values are not whole ${tensor.type} blocks`);
       while (left > 0) {
+        // CHUNK_ELEMENTS is a multiple of every block size, so chunks never split a block.
         const n = Math.min(left, CHUNK_ELEMENTS);
-        const chunk = values.subarray(0, n);
-        tensor.fill(chunk);
-        if (tensor.type === 'F32') {
-          await sink.write(new Uint8Array(chunk.buffer, chunk.byteOffset, n * 4));
+        const out = encoded.subarray(0, encodedBytes(tensor.type, n));
+        if (tensor.grid && tensor.type !== 'Q4_0') {
+          const q = grid.subarray(0, n);
+          tensor.grid.fill(q);
+          await sink.write(encodeGridChunk(tensor.type, tensor.grid.scale, q, out));
         } else {
-          const half = halves.subarray(0, n);
-          toHalfArray(chunk, half);
-          await sink.write(new Uint8Array(half.buffer, half.byteOffset, n * 2));
+          const chunk = values.subarray(0, n);
+          tensor.fill(chunk);
+          await sink.write(encodeTensorChunk(tensor.type, chunk, out));
         }
         left -= n;
       }
@@ -164,6 +172,7 @@ class ByteBuilder {
   private buffer = Buffer.alloc(64 << 10);
   length = 0;
 
+  /** Grows the buffer if needed; callers take the position first, since growing replaces `this.buffer`. */
   private reserve(n: number): number {
     if (this.length + n > this.buffer.length) {
       const bigger = Buffer.alloc(Math.max(this.buffer.length * 2, this.length + n));
@@ -176,24 +185,30 @@ class ByteBuilder {
   }
 
   u8(v: number): void {
-    this.buffer.writeUInt8(v, this.reserve(1));
+    const at = this.reserve(1);
+    this.buffer.writeUInt8(v, at);
   }
   u32(v: number): void {
-    this.buffer.writeUInt32LE(v, this.reserve(4));
+    const at = this.reserve(4);
+    this.buffer.writeUInt32LE(v, at);
   }
   i32(v: number): void {
-    this.buffer.writeInt32LE(v, this.reserve(4));
+    const at = this.reserve(4);
+    this.buffer.writeInt32LE(v, at);
   }
   u64(v: bigint | number): void {
-    this.buffer.writeBigUInt64LE(BigInt(v), this.reserve(8));
+    const at = this.reserve(8);
+    this.buffer.writeBigUInt64LE(BigInt(v), at);
   }
   f32(v: number): void {
-    this.buffer.writeFloatLE(v, this.reserve(4));
+    const at = this.reserve(4);
+    this.buffer.writeFloatLE(v, at);
   }
   string(s: string): void {
     const bytes = Buffer.from(s, 'utf8');
     this.u64(bytes.length);
-    bytes.copy(this.buffer, this.reserve(bytes.length));
+    const at = this.reserve(bytes.length);
+    bytes.copy(this.buffer, at);
   }
 
   bytes(): Buffer {

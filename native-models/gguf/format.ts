@@ -180,4 +180,4 @@ export const LLAMA_FILE_TYPE_NAMES: Readonly<Partial<Record<number, string>>> = 
 };
 
 /** The `general.file_type` value a file whose big matrices are all of one plain type declares. */
-export const LLAMA_FILE_TYPE_FOR_TENSOR_TYPE: Readonly<Record<'F32' | 'F16', number>> = { F32: 0, F16: 1 };
+export const LLAMA_FILE_TYPE_FOR_TENSOR_TYPE: Readonly<Record<'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0', number>> = { F32: 0, F16: 1, BF16: 32, Q8_0: 7, Q4_0: 2 };

@@ -1,9 +1,17 @@
 import { AppError } from '../../main/errors.js';
-import type { WritableTensorType } from './file-writer.js';
+import { ARCHITECTURE_INFO, isArchitecture, type Architecture, type LayoutDims, type LayoutTensor } from './architectures.js';
+import { BLOCK_ELEMENTS, WRITABLE_TENSOR_TYPES, type WritableTensorType } from './quantize.js';
 import { buildTinyVocab, type TinyVocab } from './tiny-vocab.js';
 
-/** The shape of a generated llama-architecture model. Only the dimensions are required. */
+/** The shape of a generated model. Only the dimensions are required. */
 export interface TinyModelSpec {
+  /**
+   * llama.cpp architecture; when left out, the llama layout with the small legacy vocabulary every older test
+   * uses. When given, the architecture's own special tokens and chat template, and a vocabulary of `vocabSize`.
+   */
+  readonly architecture?: Architecture;
+  /** Tokens in the vocabulary; the real model family's size by default when `architecture` is given. */
+  readonly vocabSize?: number;
   readonly embeddingLength: number;
   readonly blockCount: number;
   readonly feedForwardLength: number;
@@ -18,11 +26,18 @@ export interface TinyModelSpec {
   readonly seed?: number;
   /** `general.name`; "ILF tiny llama" by default. */
   readonly name?: string;
-  /** Stored as `tokenizer.chat_template` when given. */
-  readonly chatTemplate?: string;
+  /**
+   * Stored as `tokenizer.chat_template`. Left out: the architecture's real template when `architecture` is given,
+   * none otherwise; null: none.
+   */
+  readonly chatTemplate?: string | null;
 }
 
-export type ResolvedTinyModelSpec = Required<Omit<TinyModelSpec, 'chatTemplate'>> & Pick<TinyModelSpec, 'chatTemplate'>;
+export type ResolvedTinyModelSpec = Required<Omit<TinyModelSpec, 'chatTemplate'>> & {
+  readonly chatTemplate: string | undefined;
+  /** The older llama fixtures: legacy vocabulary, special tokens and RoPE base. */
+  readonly legacy: boolean;
+};
 
 /** llama.cpp's LLAMA_MAX_LAYERS: past it the loader aborts the whole process instead of throwing. */
 const MAX_BLOCKS = 512;
@@ -43,7 +58,14 @@ function badSpec(message: string): AppError {
  * checks are assertions that abort the process rather than errors a caller could catch.
  */
 export function resolveSpec(spec: TinyModelSpec): ResolvedTinyModelSpec {
+  const legacy = spec.architecture === undefined;
+  const architecture = spec.architecture ?? 'llama';
+  if (!isArchitecture(architecture)) throw badSpec(`unknown architecture "${String(architecture)}"`);
+  const info = ARCHITECTURE_INFO[architecture];
   const resolved: ResolvedTinyModelSpec = {
+    architecture,
+    legacy,
+    vocabSize: spec.vocabSize ?? (legacy ? tinyVocab().tokens.length : info.realVocabSize),
     embeddingLength: spec.embeddingLength,
     blockCount: spec.blockCount,
     feedForwardLength: spec.feedForwardLength,
@@ -53,9 +75,9 @@ export function resolveSpec(spec: TinyModelSpec): ResolvedTinyModelSpec {
     tensorType: spec.tensorType ?? 'F32',
     seed: spec.seed ?? 1,
     name: spec.name ?? 'ILF tiny llama',
-    chatTemplate: spec.chatTemplate,
+    chatTemplate: spec.chatTemplate === null ? undefined : spec.chatTemplate ?? (legacy ? undefined : info.chatTemplate),
   };
-  const counts = ['embeddingLength', 'blockCount', 'feedForwardLength', 'headCount', 'headCountKv', 'contextLength'] as const;
+  const counts = ['embeddingLength', 'blockCount', 'feedForwardLength', 'headCount', 'headCountKv', 'contextLength', 'vocabSize'] as const;
   for (const key of counts) {
     const v = resolved[key];
     if (!Number.isInteger(v) || v <= 0 || v > 0xffffffff) throw badSpec(`${key} must be a positive integer, got ${v}`);
@@ -69,7 +91,18 @@ export function resolveSpec(spec: TinyModelSpec): ResolvedTinyModelSpec {
   if (resolved.headCount % resolved.headCountKv !== 0) {
     throw badSpec(`headCount ${resolved.headCount} is not a multiple of headCountKv ${resolved.headCountKv}`);
   }
-  if (resolved.tensorType !== 'F32' && resolved.tensorType !== 'F16') throw badSpec(`tensorType must be F32 or F16, got ${String(resolved.tensorType)}`);
+  if (!WRITABLE_TENSOR_TYPES.includes(resolved.tensorType)) {
+    throw badSpec(`tensorType must be one of ${WRITABLE_TENSOR_TYPES.join(', ')}, got ${String(resolved.tensorType)}`);
+  }
+  if (legacy && resolved.vocabSize !== tinyVocab().tokens.length) throw badSpec('vocabSize needs an architecture (the legacy llama fixture has a fixed vocabulary)');
+  const minVocab = 256 + info.specialTokens.length + 64;
+  if (resolved.vocabSize < minVocab) throw badSpec(`vocabSize must be at least ${minVocab} (every byte, the special tokens and some merges)`);
+  // Quantized blocks run along a row: every matrix's input width must be whole blocks.
+  const block = BLOCK_ELEMENTS[resolved.tensorType];
+  for (const t of block === 1 ? [] : ARCHITECTURE_INFO[architecture].tensors({ ...layoutDims(resolved), blockCount: 1 })) {
+    const rows = t.dims[0] ?? 1;
+    if (t.dims.length > 1 && rows % block !== 0) throw badSpec(`${t.name} has rows of ${rows}, not whole ${resolved.tensorType} blocks of ${block}`);
+  }
   if (!Number.isInteger(resolved.seed)) throw badSpec(`seed must be an integer, got ${resolved.seed}`);
   return resolved;
 }
@@ -78,13 +111,23 @@ export function headSize(spec: ResolvedTinyModelSpec): number {
   return spec.embeddingLength / spec.headCount;
 }
 
-/** Parameters of a model with these dimensions and the shared tiny vocabulary, counted as llama.cpp counts them. */
+export function layoutDims(s: Omit<ResolvedTinyModelSpec, 'tensorType'>): LayoutDims {
+  return { embeddingLength: s.embeddingLength, blockCount: s.blockCount, feedForwardLength: s.feedForwardLength, headCount: s.headCount, headCountKv: s.headCountKv, vocabSize: s.vocabSize };
+}
+
+/** The tensors of a model of this spec, in file order, as llama.cpp's loader expects them for the architecture. */
+export function layoutOf(s: ResolvedTinyModelSpec): LayoutTensor[] {
+  return ARCHITECTURE_INFO[s.architecture].tensors(layoutDims(s));
+}
+
+/** Parameters of a model with these dimensions, counted as llama.cpp counts them (a tied output counts once). */
 export function countParameters(spec: TinyModelSpec): number {
   const s = resolveSpec(spec);
-  const d = s.embeddingLength;
-  const kv = s.headCountKv * headSize(s);
-  const perBlock = 2 * d + d * d + 2 * d * kv + d * d + 3 * d * s.feedForwardLength;
-  return 2 * tinyVocab().tokens.length * d + d + s.blockCount * perBlock;
+  // Blocks are alike: count one and two, not all of them (specForParams counts thousands of candidate shapes).
+  const count = (blockCount: number): number =>
+    ARCHITECTURE_INFO[s.architecture].tensors({ ...layoutDims(s), blockCount }).reduce((sum, t) => sum + t.dims.reduce((p, d) => p * d, 1), 0);
+  const one = count(1);
+  return one + (s.blockCount - 1) * (count(2) - one);
 }
 
 const SUFFIXES: Readonly<Record<string, number>> = { '': 1, K: 1e3, M: 1e6, B: 1e9 };

@@ -23,7 +23,7 @@ export interface TinyVocab {
 }
 
 /** GPT-2's byte → character table. */
-function byteToUnicode(): string[] {
+export function byteToUnicode(): string[] {
   const table: string[] = [];
   let next = 256;
   for (let b = 0; b < 256; b++) {
@@ -38,7 +38,7 @@ function byteToUnicode(): string[] {
  * their leading space (" return"), runs of indentation stop one space short of the next word, and punctuation
  * keeps trailing newlines ("):\n").
  */
-const MERGED_TEXT: readonly string[] = [
+export const MERGED_TEXT: readonly string[] = [
   '       ', // 2 to 7 spaces, built up one at a time
   '\n\n',
   'def',
