@@ -3,7 +3,10 @@ import path from 'node:path';
 import { TrainingConfig, type TrainingProgress, type TrainingRunInfo } from '../../preload/contract.js';
 import { describeIssues } from '../datasets/task-record.js';
 import { AppError } from '../errors.js';
-import { isTrainable, TRAINABLE_QUANTIZATIONS } from '../models/quantization.js';
+import { addGgufMetadata } from '../../native-models/gguf/add-metadata.js';
+import { readGgufInfo } from '../../native-models/gguf/reader.js';
+import { BASE_MODEL_SHA256_KEY } from '../../native-models/gguf/writer.js';
+import { modelSupport } from '../models/support.js';
 import { addAdapter } from '../models/registry.js';
 import { physicalCores, type LlamaRuntime } from '../models/runtime.js';
 import { latestEvery } from '../services/throttle.js';
@@ -88,9 +91,10 @@ export class TrainingJobs implements AsyncDisposable {
     if (!fs.existsSync(model.path)) {
       throw new AppError('NOT_FOUND', `the file of model ${model.name} is missing: ${model.path}`, 'put the file back or add the model again');
     }
-    if (!isTrainable(model.quantization)) {
-      throw new AppError('BAD_INPUT', `${model.name} is quantized as ${model.quantization}, which the trainer cannot train on (K- and I-quants have no backward pass)`,
-        `use a ${TRAINABLE_QUANTIZATIONS.join(', ')} GGUF of the same model`);
+    // Refused here, before a run exists, rather than minutes later as a trainer abort.
+    const support = modelSupport(await readGgufInfo(model.path));
+    if (!support.train.trainable) {
+      throw new AppError('BAD_INPUT', `${model.name} cannot be trained here: ${support.train.reason ?? ''}`, support.train.instead ?? 'use another model');
     }
     const baseAdapter = request.baseAdapterId == null ? undefined : this.store.models.adapter(request.baseAdapterId);
     if (request.baseAdapterId != null && (!baseAdapter || baseAdapter.baseModelId !== model.id)) {
@@ -250,6 +254,9 @@ export class TrainingJobs implements AsyncDisposable {
       let error: string | null = null;
       if (exit.code === TRAINER_EXIT.done) {
         try {
+          // The fork's save writes no base model; without it two runs on two models that end in the same
+          // bytes would be one adapter.
+          await addGgufMetadata(files.adapter, [[BASE_MODEL_SHA256_KEY, model.sha256]]);
           await addAdapter(this.store, files.adapter, model.id, { trainingRunId: runId, name: `${model.name} · run ${runId}` });
           status = 'completed';
         } catch (e) {
@@ -261,7 +268,7 @@ export class TrainingJobs implements AsyncDisposable {
         if (exit.signal) error = 'the trainer did not stop in time and was killed; resume continues from its last checkpoint';
       } else {
         status = 'failed';
-        error = exit.error ?? (exit.signal ? `the trainer was killed by ${exit.signal}` : `the trainer crashed (exit code ${exit.code ?? 'none'})`);
+        error = exit.error ?? abortReason(exit.logTail) ?? (exit.signal ? `the trainer was killed by ${exit.signal}` : `the trainer crashed (exit code ${exit.code ?? 'none'})`);
       }
       this.store.training.finish(runId, status, { error, logTail: exit.logTail.split('\n').slice(-40).join('\n') });
       this.active = undefined;
@@ -304,4 +311,15 @@ export class TrainingJobs implements AsyncDisposable {
     return latestEvery<TrainingProgress>(this.options.progressIntervalMs ?? 250, (p) => this.options.onProgress?.(p));
   }
 
+}
+
+/**
+ * The line of the trainer's stderr that says why it aborted: ggml and llama.cpp print the failed assertion
+ * (`…/ggml.c:6174: GGML_ASSERT(…) failed`) or their error before calling abort(), which a signal name hides.
+ */
+export function abortReason(logTail: string): string | undefined {
+  const lines = logTail.split('\n').map((l) => l.trim()).filter(Boolean);
+  const telling = /GGML_ASSERT|GGML_ABORT|failed|unsupported|not implemented|unable to|error|terminate called/i;
+  const line = [...lines].reverse().find((l) => telling.test(l) && !/^(#\d|\[?0x[0-9a-f]+)/i.test(l));
+  return line === undefined ? undefined : `the trainer aborted: ${line.slice(0, 500)}`;
 }

@@ -29,8 +29,8 @@ export function Setup({ setup }: { setup: StoreApi<SetupState> }) {
       <h3>Models</h3>
       {state.models.length === 0 ? <p className="empty">No model yet: add a GGUF file you have, or download one below.</p> : (
         <table data-testid="models">
-          <thead><tr><th>id</th><th>name</th><th>quantization</th><th>size</th><th>trainable</th></tr></thead>
-          <tbody>{state.models.map((m) => <tr key={m.id}><td>{m.id}</td><td>{m.name}</td><td>{m.quantization}</td><td>{mb(m.sizeBytes)}</td><td>{m.trainable ? 'yes' : 'no (K-quant)'}</td></tr>)}</tbody>
+          <thead><tr><th>id</th><th>name</th><th>quantization</th><th>size</th><th>trainable</th><th>supports</th></tr></thead>
+          <tbody>{state.models.map((m) => <tr key={m.id}><td>{m.id}</td><td>{m.name}</td><td>{m.quantization}</td><td>{mb(m.sizeBytes)}</td><td>{m.trainable ? 'yes' : 'no'}</td><td>{m.support}</td></tr>)}</tbody>
         </table>
       )}
       <form className="filters" onSubmit={(e) => { e.preventDefault(); if (file.trim()) void state.addFile(file.trim()); }}>
