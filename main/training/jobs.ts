@@ -3,11 +3,9 @@ import path from 'node:path';
 import { TrainingConfig, type TrainingProgress, type TrainingRunInfo } from '../../preload/contract.js';
 import { describeIssues } from '../datasets/task-record.js';
 import { AppError } from '../errors.js';
-import { addGgufMetadata } from '../../native-models/gguf/add-metadata.js';
 import { readGgufInfo } from '../../native-models/gguf/reader.js';
-import { BASE_MODEL_SHA256_KEY } from '../../native-models/gguf/writer.js';
 import { modelSupport } from '../models/support.js';
-import { addAdapter } from '../models/registry.js';
+import { addTrainedAdapter } from '../models/registry.js';
 import { physicalCores, type LlamaRuntime } from '../models/runtime.js';
 import { latestEvery } from '../services/throttle.js';
 import { isProcessAlive } from '../process-alive.js';
@@ -254,10 +252,7 @@ export class TrainingJobs implements AsyncDisposable {
       let error: string | null = null;
       if (exit.code === TRAINER_EXIT.done) {
         try {
-          // The fork's save writes no base model; without it two runs on two models that end in the same
-          // bytes would be one adapter.
-          await addGgufMetadata(files.adapter, [[BASE_MODEL_SHA256_KEY, model.sha256]]);
-          await addAdapter(this.store, files.adapter, model.id, { trainingRunId: runId, name: `${model.name} · run ${runId}` });
+          await addTrainedAdapter(this.store, files.adapter, model.id, { trainingRunId: runId, name: `${model.name} · run ${runId}` });
           status = 'completed';
         } catch (e) {
           status = 'failed';
@@ -314,12 +309,13 @@ export class TrainingJobs implements AsyncDisposable {
 }
 
 /**
- * The line of the trainer's stderr that says why it aborted: ggml and llama.cpp print the failed assertion
- * (`…/ggml.c:6174: GGML_ASSERT(…) failed`) or their error before calling abort(), which a signal name hides.
+ * The line of the trainer's stderr that says why it aborted: ggml prints the failed assertion or the unsupported
+ * operation (`…/ggml.c:7666: ggml_compute_backward: unsupported ggml op for backward pass: NORM`) before calling
+ * abort(), which a signal name hides. The first such line is the cause; later ones are consequences.
  */
 export function abortReason(logTail: string): string | undefined {
-  const lines = logTail.split('\n').map((l) => l.trim()).filter(Boolean);
-  const telling = /GGML_ASSERT|GGML_ABORT|failed|unsupported|not implemented|unable to|error|terminate called/i;
-  const line = [...lines].reverse().find((l) => telling.test(l) && !/^(#\d|\[?0x[0-9a-f]+)/i.test(l));
-  return line === undefined ? undefined : `the trainer aborted: ${line.slice(0, 500)}`;
+  const telling = /GGML_ASSERT|GGML_ABORT|unsupported ggml op|unable to assign|not implemented|terminate called|what\(\)/;
+  const line = logTail.split('\n').map((l) => l.trim()).find((l) => telling.test(l));
+  // Build-machine paths say nothing to a user: keep the source file's name and line.
+  return line === undefined ? undefined : `the trainer aborted: ${line.replace(/^\S*\/(ggml[\w.-]*\.c(?:pp)?:\d+:)/, '$1').slice(0, 500)}`;
 }
