@@ -82,7 +82,7 @@ export function supportFrom(f: SupportFacts): ModelSupport {
     return refuse('its feed-forward gate and up projections are fused in one matrix, and the trainer only has a backward pass for them split (ggml: "backward pass only implemented for split swiglu")', OFF_MACHINE_FINE_TUNE);
   }
   if (!TRAINABLE_QUANTIZATIONS.includes(quantization)) {
-    return refuse(`its weights are ${quantization}, which the trainer cannot train on (K- and I-quants have no backward pass)`, 'use an F32, F16 or Q8_0 GGUF of the same model');
+    return refuse(`it is quantized as ${quantization}, which the trainer cannot train on (K- and I-quants have no backward pass)`, 'use an F32, F16 or Q8_0 GGUF of the same model');
   }
   if (quantization === 'BF16') {
     return refuse('its weights are BF16, on which the CPU trainer aborts (ggml: "unable to assign a backend for tensor (grad for result_norm)")', 'use the F16, F32 or Q8_0 GGUF of the same model');

@@ -90,7 +90,9 @@ export class TrainingJobs implements AsyncDisposable {
       throw new AppError('NOT_FOUND', `the file of model ${model.name} is missing: ${model.path}`, 'put the file back or add the model again');
     }
     // Refused here, before a run exists, rather than minutes later as a trainer abort.
-    const support = modelSupport(await readGgufInfo(model.path));
+    // The file's header decides (its tensors show LayerNorm or fused matrices); the registered weight type too.
+    const header = await readGgufInfo(model.path);
+    const support = modelSupport({ ...header, quantization: model.quantization });
     if (!support.train.trainable) {
       throw new AppError('BAD_INPUT', `${model.name} cannot be trained here: ${support.train.reason ?? ''}`, support.train.instead ?? 'use another model');
     }
