@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { addGgufMetadata } from '../../native-models/gguf/add-metadata.js';
+import { editGguf } from '../../native-models/gguf/edit.js';
 import { readGgufInfo, type GgufInfo } from '../../native-models/gguf/reader.js';
 import { BASE_MODEL_SHA256_KEY } from '../../native-models/gguf/writer.js';
 import { AppError } from '../errors.js';
@@ -164,6 +164,7 @@ export async function downloadModel(store: Store, runtime: LlamaRuntime, ref: st
 export async function addTrainedAdapter(store: Store, file: string, baseModelId: number, options: { name?: string; trainingRunId: number }): Promise<{ adapter: AdapterRow; created: boolean }> {
   const base = store.models.get(baseModelId);
   if (!base) throw new AppError('NOT_FOUND', `no model with id ${baseModelId}`, 'list models with `ilf models list`');
-  await addGgufMetadata(file, [[BASE_MODEL_SHA256_KEY, base.sha256]]);
+  // The fork also gives bias vectors LoRA pairs that never train (all zero): they are dropped, not shipped.
+  await editGguf(file, { addMetadata: [[BASE_MODEL_SHA256_KEY, base.sha256]], dropTensor: (name) => /\.bias\.lora_[ab]$/.test(name) });
   return addAdapter(store, file, baseModelId, options);
 }

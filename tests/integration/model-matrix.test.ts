@@ -164,7 +164,7 @@ describe('support matrix: architecture × weight type', () => {
         cell(arch, type, 'adapter', 'n/a');
         continue;
       }
-      const started = await jobs.start({ modelId, trainingSetId: setId, config: { epochs: 6, learningRate: 1e-2, contextSize: 256, threads: 1, checkpointEvery: 0, rank: 4, alpha: 8 } });
+      const started = await jobs.start({ modelId, trainingSetId: setId, config: { epochs: 20, learningRate: 1e-2, contextSize: 256, threads: 1, checkpointEvery: 0, rank: 4, alpha: 8 } });
       const run = await jobs.wait(started.id);
       expect(run.error).toBeNull();
       expect(run.status).toBe('completed');
