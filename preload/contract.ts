@@ -183,8 +183,10 @@ export const ModelInfo = z.object({
   parameterCount: z.number().nullable(),
   contextLength: z.number().nullable(),
   hasChatTemplate: z.boolean(),
-  /** The LoRA trainer can train this quantization (not K-quants). */
+  /** The LoRA trainer can train this model (architecture and weight type; see main/models/support.ts). */
   trainable: z.boolean(),
+  /** What the app can do with it, and why not train when it cannot: "sample, chat, refine, evaluate, train". */
+  support: z.string(),
   addedAt: z.string(),
   /** A local GGUF file, or an OpenAI-compatible endpoint (then `path` is its base URL). */
   kind: z.enum(['gguf', 'endpoint']).default('gguf'),

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { editGguf } from '../../native-models/gguf/edit.js';
 import { readGgufInfo, type GgufInfo } from '../../native-models/gguf/reader.js';
+import { BASE_MODEL_SHA256_KEY } from '../../native-models/gguf/writer.js';
 import { AppError } from '../errors.js';
 import type { AdapterRow, ModelRow } from '../store/models.js';
 import type { Store } from '../store/store.js';
@@ -114,18 +116,26 @@ export async function addAdapter(store: Store, file: string, baseModelId: number
   if (info.fileKind !== 'adapter' && info.metadata['adapter.type'] !== 'lora') {
     throw new AppError('BAD_INPUT', `${file} is not a LoRA adapter`, 'give a GGUF LoRA adapter (general.type = adapter)');
   }
-  const declared = info.metadata['ilf.base_model.sha256'];
+  const declared = info.metadata[BASE_MODEL_SHA256_KEY];
   if (typeof declared === 'string' && declared !== base.sha256) {
     throw new AppError('BAD_INPUT', `${file} was made for another base model (sha256 ${declared.slice(0, 12)}…), not ${base.name} (${base.sha256.slice(0, 12)}…)`,
       'register it against the model it was trained on');
   }
   const why = adapterMismatch(info, await readGgufInfo(base.path));
   if (why) throw new AppError('BAD_INPUT', `${file} does not fit ${base.name}: ${why}`, 'an adapter works only with the base model it was trained on');
+  const sha256 = await sha256File(absolute);
+  // Adapters are identified by content; the same bytes registered for another base would silently become that
+  // model's adapter. Trained adapters carry their base's sha256, so their bytes differ per base (addTrainedAdapter).
+  const same = store.models.adapters().find((a) => a.sha256 === sha256);
+  if (same && same.baseModelId !== baseModelId) {
+    throw new AppError('BAD_INPUT', `${file} is byte for byte adapter ${same.id}, registered for model ${same.baseModelId}`,
+      'an adapter belongs to one base model; register a copy that names its base (ilf.base_model.sha256)');
+  }
   const alpha = info.metadata['adapter.lora.alpha'];
   const rank = info.tensors.find((t) => t.name.endsWith('.lora_a'))?.dims[1];
   const { id, created } = store.models.addAdapter({
     baseModelId, trainingRunId: options.trainingRunId ?? null, name: options.name ?? path.basename(absolute, '.gguf'),
-    path: absolute, sha256: await sha256File(absolute), rank: rank ?? null, alpha: typeof alpha === 'number' ? alpha : null,
+    path: absolute, sha256, rank: rank ?? null, alpha: typeof alpha === 'number' ? alpha : null,
   });
   const adapter = store.models.adapter(id);
   if (!adapter) throw new Error(`adapter ${id} vanished`);
@@ -173,4 +183,16 @@ export async function downloadModel(store: Store, runtime: LlamaRuntime, ref: st
     await fs.promises.rm(dest, { force: true });
     throw e;
   }
+}
+
+/**
+ * Registers an adapter the trainer wrote: first records the base model's sha256 in it (the fork's save writes
+ * none), so it is tied to that model, and two runs on two models that end in the same bytes register as two.
+ */
+export async function addTrainedAdapter(store: Store, file: string, baseModelId: number, options: { name?: string; trainingRunId: number }): Promise<{ adapter: AdapterRow; created: boolean }> {
+  const base = store.models.get(baseModelId);
+  if (!base) throw new AppError('NOT_FOUND', `no model with id ${baseModelId}`, 'list models with `ilf models list`');
+  // The fork also gives bias vectors LoRA pairs that never train (all zero): they are dropped, not shipped.
+  await editGguf(file, { addMetadata: [[BASE_MODEL_SHA256_KEY, base.sha256]], dropTensor: (name) => /\.bias\.lora_[ab]$/.test(name) });
+  return addAdapter(store, file, baseModelId, options);
 }

@@ -4,7 +4,7 @@ import { importTasks } from '../datasets/import.js';
 import type { Store } from '../store/store.js';
 import type { ModelInfo } from '../../preload/contract.js';
 import { detectHardware } from '../models/hardware.js';
-import { isTrainable } from '../models/quantization.js';
+import { describeSupport, supportOfModel } from '../models/support.js';
 import { RECOMMENDED_MODELS } from '../models/recommended.js';
 import { addLocalModel } from '../models/registry.js';
 import { DownloadJobs } from '../models/download-jobs.js';
@@ -40,7 +40,12 @@ export interface ServiceContext {
   fileRoot?: string;
 }
 
-const modelInfo = (m: ModelRow): ModelInfo => ({ ...m, trainable: m.kind === 'gguf' && isTrainable(m.quantization) });
+const modelInfo = (m: ModelRow): ModelInfo => {
+  // An endpoint is sampled remotely; its training goes through the GGUF it serves (--serves), if any.
+  if (m.kind === 'endpoint') return { ...m, trainable: false, support: 'sample, chat, refine, evaluate on the server; train: the GGUF it serves' };
+  const support = supportOfModel(m);
+  return { ...m, trainable: support.train.trainable, support: describeSupport(support) };
+};
 
 /**
  * The handlers and what they started: disposing stops a running round, stops training (with a

@@ -3,8 +3,9 @@ import path from 'node:path';
 import { TrainingConfig, TrainingDataReport, type TrainingProgress, type TrainingRunInfo } from '../../preload/contract.js';
 import { describeIssues } from '../datasets/task-record.js';
 import { AppError } from '../errors.js';
-import { isTrainable, TRAINABLE_QUANTIZATIONS } from '../models/quantization.js';
-import { addAdapter } from '../models/registry.js';
+import { readGgufInfo } from '../../native-models/gguf/reader.js';
+import { modelSupport } from '../models/support.js';
+import { addTrainedAdapter } from '../models/registry.js';
 import { physicalCores, type LlamaRuntime } from '../models/runtime.js';
 import { latestEvery } from '../services/throttle.js';
 import { isProcessAlive } from '../process-alive.js';
@@ -99,9 +100,12 @@ export class TrainingJobs implements AsyncDisposable {
     if (!fs.existsSync(model.path)) {
       throw new AppError('NOT_FOUND', `the file of model ${model.name} is missing: ${model.path}`, 'put the file back or add the model again');
     }
-    if (!isTrainable(model.quantization)) {
-      throw new AppError('BAD_INPUT', `${model.name} is quantized as ${model.quantization}, which the trainer cannot train on (K- and I-quants have no backward pass)`,
-        `use a ${TRAINABLE_QUANTIZATIONS.join(', ')} GGUF of the same model`);
+    // Refused here, before a run exists, rather than minutes later as a trainer abort.
+    // The file's header decides (its tensors show LayerNorm or fused matrices); the registered weight type too.
+    const header = await readGgufInfo(model.path);
+    const support = modelSupport({ ...header, quantization: model.quantization });
+    if (!support.train.trainable) {
+      throw new AppError('BAD_INPUT', `${model.name} cannot be trained here: ${support.train.reason ?? ''}`, support.train.instead ?? 'use another model');
     }
     const baseAdapter = request.baseAdapterId == null ? undefined : this.store.models.adapter(request.baseAdapterId);
     if (request.baseAdapterId != null && (!baseAdapter || baseAdapter.baseModelId !== model.id)) {
@@ -275,7 +279,7 @@ export class TrainingJobs implements AsyncDisposable {
       let error: string | null = null;
       if (exit.code === TRAINER_EXIT.done) {
         try {
-          await addAdapter(this.store, files.adapter, model.id, { trainingRunId: runId, name: `${model.name} · run ${runId}` });
+          await addTrainedAdapter(this.store, files.adapter, model.id, { trainingRunId: runId, name: `${model.name} · run ${runId}` });
           status = 'completed';
         } catch (e) {
           status = 'failed';
@@ -286,7 +290,7 @@ export class TrainingJobs implements AsyncDisposable {
         if (exit.signal) error = 'the trainer did not stop in time and was killed; resume continues from its last checkpoint';
       } else {
         status = 'failed';
-        error = exit.error ?? (exit.signal ? `the trainer was killed by ${exit.signal}` : `the trainer crashed (exit code ${exit.code ?? 'none'})`);
+        error = exit.error ?? abortReason(exit.logTail) ?? (exit.signal ? `the trainer was killed by ${exit.signal}` : `the trainer crashed (exit code ${exit.code ?? 'none'})`);
       }
       this.store.training.finish(runId, status, { error, logTail: exit.logTail.split('\n').slice(-40).join('\n') });
       this.active = undefined;
@@ -329,4 +333,16 @@ export class TrainingJobs implements AsyncDisposable {
     return latestEvery<TrainingProgress>(this.options.progressIntervalMs ?? 250, (p) => this.options.onProgress?.(p));
   }
 
+}
+
+/**
+ * The line of the trainer's stderr that says why it aborted: ggml prints the failed assertion or the unsupported
+ * operation (`…/ggml.c:7666: ggml_compute_backward: unsupported ggml op for backward pass: NORM`) before calling
+ * abort(), which a signal name hides. The first such line is the cause; later ones are consequences.
+ */
+export function abortReason(logTail: string): string | undefined {
+  const telling = /GGML_ASSERT|GGML_ABORT|unsupported ggml op|unable to assign|not implemented|terminate called|what\(\)/;
+  const line = logTail.split('\n').map((l) => l.trim()).find((l) => telling.test(l));
+  // Build-machine paths say nothing to a user: keep the source file's name and line.
+  return line === undefined ? undefined : `the trainer aborted: ${line.replace(/^\S*\/(ggml[\w.-]*\.c(?:pp)?:\d+:)/, '$1').slice(0, 500)}`;
 }

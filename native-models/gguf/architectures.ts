@@ -56,6 +56,12 @@ export interface ArchitectureInfo {
   readonly tiedOutput: boolean;
   /** Multiplier on the output projection's scale, where the graph divides the logits (Granite's logit_scale). */
   readonly outputScale: number;
+  /**
+   * Multiplier on the matrices that write into the residual stream (attn_output, ffn_down), where the graph scales
+   * the embeddings up and the blocks' outputs down (Granite): random blocks would otherwise vanish beside the
+   * embedding, and the model would only repeat its input.
+   */
+  readonly blockOutputScale?: number;
   readonly ropeFreqBase: number;
   readonly tensors: (d: LayoutDims) => LayoutTensor[];
   /** Architecture-specific hyperparameters beyond the common ones. */
@@ -209,6 +215,7 @@ export const ARCHITECTURE_INFO: Readonly<Record<Architecture, ArchitectureInfo>>
     name: 'granite', family: 'Granite 3 and Granite Code (scaled embeddings, residuals and logits, tied output)', realVocabSize: 49_155,
     specialTokens: ['<|end_of_text|>', '<|start_of_role|>', '<|end_of_role|>'],
     bos: '<|end_of_text|>', eos: '<|end_of_text|>', addBos: false, chatTemplate: GRANITE, norm: 'rms', tiedOutput: true, outputScale: 8,
+    blockOutputScale: 12 / 0.22,
     ropeFreqBase: 10_000,
     tensors: (d) => [...globals(d, true), ...blocks(d, (i) => [norm(`blk.${i}.attn_norm.weight`, d.embeddingLength), ...splitAttention(d, i, false), norm(`blk.${i}.ffn_norm.weight`, d.embeddingLength), ...gatedFfn(d, i)])],
     // Granite 3.1 2B's multipliers (config.json: logits_scaling, residual_multiplier, embedding_multiplier, attention_multiplier).

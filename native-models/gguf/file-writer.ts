@@ -252,6 +252,16 @@ function encodeHeader(metadata: ReadonlyArray<readonly [string, MetadataValue]>,
   return out.bytes();
 }
 
+/** Key/value pairs as they appear in a header, for adding keys to an existing file (see add-metadata.ts). */
+export function encodeMetadata(metadata: ReadonlyArray<readonly [string, MetadataValue]>): Buffer {
+  const out = new ByteBuilder();
+  for (const [key, value] of metadata) {
+    out.string(key);
+    encodeValue(out, value);
+  }
+  return Buffer.from(out.bytes());
+}
+
 function encodeValue(out: ByteBuilder, value: MetadataValue): void {
   switch (value.type) {
     case 'string':

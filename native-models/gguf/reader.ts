@@ -43,6 +43,9 @@ export interface GgufInfo {
   readonly alignment: number;
   /** Absolute position of the tensor data section. */
   readonly dataOffset: number;
+  /** Where the key/value pairs end and the tensor table starts, and where the table ends (before padding). */
+  readonly metadataEnd: number;
+  readonly tensorTableEnd: number;
   readonly fileSize: number;
   /** `general.architecture`, e.g. "llama". */
   readonly architecture: string | undefined;
@@ -137,6 +140,7 @@ async function parseHeader(file: string, handle: fs.FileHandle, fileSize: number
   }
 
   const alignment = alignmentOf(file, metadata);
+  const metadataEnd = cursor.position;
 
   const tensors: GgufTensorInfo[] = [];
   const names = new Set<string>();
@@ -187,7 +191,7 @@ async function parseHeader(file: string, handle: fs.FileHandle, fileSize: number
     }
   }
 
-  return describe(file, version, metadata, located, alignment, dataOffset, fileSize);
+  return { ...describe(file, version, metadata, located, alignment, dataOffset, fileSize), metadataEnd, tensorTableEnd: cursor.position };
 }
 
 /**
@@ -343,7 +347,7 @@ function describe(
   alignment: number,
   dataOffset: number,
   fileSize: number,
-): GgufInfo {
+): Omit<GgufInfo, 'metadataEnd' | 'tensorTableEnd'> {
   const text = (key: string): string | undefined => {
     const v = metadata[key];
     return typeof v === 'string' ? v : undefined;

@@ -163,8 +163,10 @@ export async function writeTinyModel(file: string, spec: TinyModelSpec): Promise
         return random(t.name, t.dims, s.tensorType, s.seed, info.tiedOutput ? (2 * info.outputScale) / Math.sqrt(inputs) : 1);
       case 'output':
         return random(t.name, t.dims, s.tensorType, s.seed, (2 * info.outputScale) / Math.sqrt(inputs));
-      case 'matrix':
-        return random(t.name, t.dims, s.tensorType, s.seed, 1 / Math.sqrt(inputs));
+      case 'matrix': {
+        const writesResidual = /\.(attn_output|ffn_down)\.weight$/.test(t.name);
+        return random(t.name, t.dims, s.tensorType, s.seed, (writesResidual ? info.blockOutputScale ?? 1 : 1) / Math.sqrt(inputs));
+      }
       case 'bias':
         return random(t.name, t.dims, 'F32', s.seed, 0.1);
       case 'norm':

@@ -14,6 +14,8 @@ import {
   writeTinyModel,
   type TinyModelSpec,
 } from '../../native-models/gguf/writer.js';
+import { decodeTensor, encodeTensorChunk, encodedBytes, WRITABLE_TENSOR_TYPES } from '../../native-models/gguf/quantize.js';
+import { NAMED_SHAPES } from '../../native-models/gguf/architectures.js';
 import { tempDir } from '../helpers/fs.js';
 import { expectAppError } from '../helpers/errors.js';
 
@@ -74,6 +76,37 @@ describe('writing tiny GGUF models and reading them back', () => {
     expect(new Set(info.tensors.filter((t) => t.dims.length === 2).map((t) => t.type))).toEqual(new Set(['F16']));
     expect(new Set(info.tensors.filter((t) => t.dims.length === 1).map((t) => t.type))).toEqual(new Set(['F32']));
     expect(written.parameterCount).toBe(countParameters(SPEC));
+  });
+
+  it('encodes F32, F16, BF16, Q8_0 and Q4_0 as ggml does: each decodes back within its precision', () => {
+    const values = new Float32Array(4096).map((_, i) => Math.sin(i * 1.7) * (1 + (i % 97) / 10));
+    const worst: Record<string, number> = {};
+    for (const type of WRITABLE_TENSOR_TYPES) {
+      const bytes = encodeTensorChunk(type, values, new Uint8Array(encodedBytes(type, values.length) + 4));
+      expect(bytes.length).toBe(encodedBytes(type, values.length));
+      const back = decodeTensor(type, bytes, values.length);
+      // Relative to each 32-value block's largest magnitude: the quantizers' step is that over 127 (Q8_0) or 8 (Q4_0).
+      let err = 0;
+      for (let b = 0; b < values.length; b += 32) {
+        const amax = Math.max(...values.subarray(b, b + 32).map(Math.abs));
+        for (let j = b; j < b + 32; j++) err = Math.max(err, Math.abs((back[j] ?? 0) - (values[j] ?? 0)) / amax);
+      }
+      worst[type] = err;
+    }
+    expect(worst.F32).toBe(0);
+    expect(worst.F16).toBeLessThan(1e-3);
+    expect(worst.BF16).toBeLessThan(8e-3);
+    expect(worst.Q8_0).toBeLessThan(0.5 / 127 + 1e-3);
+    expect(worst.Q8_0).toBeGreaterThan(0);
+    // Q4_0 clamps the end opposite the largest value at 7 steps instead of 8: up to an eighth of it.
+    expect(worst.Q4_0).toBeLessThan(1 / 8 + 1e-3);
+    expect(worst.Q4_0).toBeGreaterThan(worst.Q8_0 ?? 0);
+  });
+
+  it('counts the parameters of the real Qwen2.5-Coder-0.5B shape as the model card does (494M, tied output)', () => {
+    const shape = NAMED_SHAPES['qwen2.5-coder-0.5b'];
+    expect(shape).toBeDefined();
+    if (shape) expect(countParameters(shape)).toBe(494_032_768);
   });
 
   it('chooses dimensions for a parameter budget', () => {

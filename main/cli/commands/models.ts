@@ -16,6 +16,8 @@ export async function modelsCommand(ctx: CommandContext): Promise<number> {
           String(m.id), m.name, m.architecture, m.quantization, m.parameterCount ? `${(m.parameterCount / 1e6).toFixed(1)}M` : m.endpoint ? '-' : '?',
           m.endpoint ? m.endpoint.url : formatBytes(m.sizeBytes), m.hasChatTemplate ? 'yes' : 'no', m.trainable ? 'yes' : 'no', m.sha256.slice(0, 12),
         ])]));
+        // What each model supports, and why one cannot train: the table has no room for the reasons.
+        ctx.io.stdout(`\n${models.map((m) => `model ${m.id} supports: ${m.support}`).join('\n')}\n`);
         if (adapters.length > 0) {
           ctx.io.stdout(`\n${table([['ADAPTER', 'NAME', 'BASE MODEL', 'RANK', 'PATH'], ...adapters.map((a) => [
             String(a.id), a.name, String(a.baseModelId), a.rank === null ? '?' : String(a.rank), a.path,

@@ -38,11 +38,11 @@ export function Setup({ setup }: { setup: StoreApi<SetupState> }) {
       <h3>Models</h3>
       {state.models.length === 0 ? <p className="empty">No model yet: add a GGUF file you have, an OpenAI-compatible endpoint, or download one below.</p> : (
         <table data-testid="models">
-          <thead><tr><th>id</th><th>name</th><th>quantization</th><th>size</th><th>trainable</th></tr></thead>
+          <thead><tr><th>id</th><th>name</th><th>quantization</th><th>size</th><th>trainable</th><th>supports</th></tr></thead>
           <tbody>{state.models.map((m) => m.endpoint ? (
             <tr key={m.id}><td>{m.id}</td><td>{m.name}</td><td>endpoint</td>
-              <td>{m.endpoint.url}, up to {m.endpoint.maxConcurrency} at a time{m.endpoint.apiKeyEnv ? `, key from $${m.endpoint.apiKeyEnv}` : ''}</td><td>no (remote)</td></tr>
-          ) : <tr key={m.id}><td>{m.id}</td><td>{m.name}</td><td>{m.quantization}</td><td>{mb(m.sizeBytes)}</td><td>{m.trainable ? 'yes' : 'no (K-quant)'}</td></tr>)}</tbody>
+              <td>{m.endpoint.url}, up to {m.endpoint.maxConcurrency} at a time{m.endpoint.apiKeyEnv ? `, key from $${m.endpoint.apiKeyEnv}` : ''}</td><td>no (remote)</td><td>{m.support}</td></tr>
+          ) : <tr key={m.id}><td>{m.id}</td><td>{m.name}</td><td>{m.quantization}</td><td>{mb(m.sizeBytes)}</td><td>{m.trainable ? 'yes' : 'no'}</td><td>{m.support}</td></tr>)}</tbody>
         </table>
       )}
       <form className="filters" onSubmit={(e) => { e.preventDefault(); if (file.trim()) void state.addFile(file.trim()); }}>
