@@ -15,7 +15,7 @@ import { firstStop, type Generated, type GenerateParams } from './generate.js';
 export interface EndpointOptions {
   /** Per request, from sending to the whole answer. */
   timeoutMs?: number;
-  /** Retries after a 429, a 5xx, a timeout or a failed connection. */
+  /** Retries after a 429, a 502/503/504 (or other 5xx but 500/501), a timeout or a failed connection. */
   retries?: number;
   /** First backoff; doubles each retry (with jitter), capped at 30 s. */
   backoffMs?: number;
@@ -154,6 +154,15 @@ export class EndpointClient {
       throw new RetryableError(`the answer broke off (${(e as Error).message})`);
     }
     if (text.length > MAX_RESPONSE_BYTES) throw new AppError('BAD_INPUT', `${this.spec.url}${route} answered with more than ${MAX_RESPONSE_BYTES} bytes`);
+    if (res.status === 500 || res.status === 501) {
+      // The server took the request and failed on it: the same request fails the same way (llama-server answers 500
+      // when the model's output is not valid UTF-8 or not the chat format it parses), so it is not retried.
+      const message = serverMessage(text);
+      throw new AppError('BAD_INPUT', `${this.spec.url}${route} failed: HTTP ${res.status}: ${message}`,
+        /does not match the expected/.test(message)
+          ? 'the server could not parse what the model wrote (llama-server parses every answer with the model\'s chat format): try another seed or temperature, or check the server\'s --chat-template / --reasoning-format settings'
+          : 'see the server\'s log for the cause; retrying the same request would fail the same way');
+    }
     if (res.status === 429 || res.status >= 500) {
       const after = Number(res.headers.get('retry-after'));
       throw new RetryableError(`HTTP ${res.status}: ${serverMessage(text)}`, Number.isFinite(after) && after > 0 ? after * 1000 : null);

@@ -3,6 +3,7 @@ import { meta, writeGguf, type MetadataValue, type TensorSource, type WritableTe
 import { LLAMA_FILE_TYPE_FOR_TENSOR_TYPE } from './format.js';
 import { ARCHITECTURE_INFO, LEGACY_SPECIAL_TOKENS } from './architectures.js';
 import { buildSyntheticVocab } from './synthetic-vocab.js';
+import { TokenType } from './tiny-vocab.js';
 import { countParameters, headSize, layoutDims, layoutOf, resolveSpec, type ResolvedTinyModelSpec, type TinyModelSpec } from './tiny-model-spec.js';
 import { halfExact } from './quantize.js';
 import { WeightStream } from './weights.js';
@@ -112,10 +113,13 @@ function vocabularyOf(s: ResolvedTinyModelSpec): { tokens: readonly string[]; to
  * per tensor name and seed, so the F32, F16, BF16, Q8_0 and Q4_0 files of one spec hold the same weights at
  * different precisions.
  */
-export async function writeTinyModel(file: string, spec: TinyModelSpec): Promise<WrittenModel> {
+export async function writeTinyModel(file: string, spec: TinyModelSpec, options: { utf8Output?: boolean } = {}): Promise<WrittenModel> {
   const s = resolveSpec(spec);
   const info = ARCHITECTURE_INFO[s.architecture];
   const vocab = vocabularyOf(s);
+  // utf8Output: the lone bytes 0x80–0xFF (token ids 128–255) are marked UNUSED, so llama.cpp detokenizes them to
+  // nothing and random weights cannot write invalid UTF-8 — which llama-server's output parser rejects with a 500.
+  const tokenTypes = options.utf8Output ? vocab.tokenTypes.map((t, i) => (i >= 0x80 && i <= 0xff ? TokenType.UNUSED : t)) : vocab.tokenTypes;
   const arch = s.architecture;
   const d = s.embeddingLength;
   const extra = info.extraMetadata(layoutDims(s));
@@ -141,7 +145,7 @@ export async function writeTinyModel(file: string, spec: TinyModelSpec): Promise
     // punctuation when detokenizing — code such as `f(a , b)` must come back byte for byte.
     ['tokenizer.ggml.pre', meta.string('qwen2')],
     ['tokenizer.ggml.tokens', meta.strings(vocab.tokens)],
-    ['tokenizer.ggml.token_type', meta.int32s(vocab.tokenTypes)],
+    ['tokenizer.ggml.token_type', meta.int32s(tokenTypes)],
     ['tokenizer.ggml.merges', meta.strings(vocab.merges)],
     ['tokenizer.ggml.bos_token_id', meta.uint32(vocab.bos)],
     ['tokenizer.ggml.eos_token_id', meta.uint32(vocab.eos)],

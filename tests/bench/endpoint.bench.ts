@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ilf-bench-endpoint-'));
   const threads = physicalCores();
   const file = path.join(dir, 'model-20m.gguf');
-  const written = await writeTinyModel(file, specForParams('20M', { seed: 3 }));
+  const written = await writeTinyModel(file, specForParams('20M', { seed: 3 }), { utf8Output: true });
   const server = await startLlamaServer(binary.path, {
     model: file, alias: 'bench', logFile: path.join(dir, 'server.log'), parallel: PARALLEL, threads, contextSize: 512,
   });

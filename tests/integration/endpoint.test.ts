@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { specForParams, writeTinyModel } from '../../native-models/gguf/writer.js';
@@ -18,7 +19,7 @@ import { SandboxPool } from '../../main/sandbox/pool.js';
 import { Store } from '../../main/store/store.js';
 import { TrainingJobs } from '../../main/training/jobs.js';
 import { expectAppError } from '../helpers/errors.js';
-import { sharedData, tempDir } from '../helpers/fs.js';
+import { sharedData } from '../helpers/fs.js';
 import { llamaServerBinary, startLlamaServer, type LlamaServer } from '../helpers/llama-server.js';
 import { anyBackend } from '../helpers/sandbox.js';
 
@@ -53,12 +54,14 @@ const countSamples = (runId: number): number => store.db.prepare<[number], { n: 
 
 describe.skipIf(skipReason !== null)(`against a real llama-server${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   beforeAll(async () => {
-    dir = tempDir('ilf-endpoint-');
+    // Not tempDir(): that one is removed after each test, and this folder serves the whole file (afterAll removes it).
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ilf-endpoint-'));
     store = Store.open(path.join(dir, 'ilf.sqlite'));
     runtime = new LlamaRuntime({ threads: 1 });
     await importTasks(store, sharedData('mbpp.jsonl'), { format: 'mbpp' });
     modelFile = path.join(dir, 'tiny.gguf');
-    await writeTinyModel(modelFile, specForParams('500K', { seed: 5, chatTemplate: CHATML_TEMPLATE }));
+    // utf8Output: llama-server answers 500 to output that is not UTF-8, which random weights write and real models do not.
+    await writeTinyModel(modelFile, specForParams('500K', { seed: 5, chatTemplate: CHATML_TEMPLATE }), { utf8Output: true });
     localId = (await addLocalModel(store, runtime, modelFile)).model.id;
     server = await serve();
     endpointId = (await addEndpoint(store, `${server.url}/v1/`, { servedModel: 'tiny', maxConcurrency: 4 })).model.id;
@@ -153,11 +156,13 @@ describe.skipIf(skipReason !== null)(`against a real llama-server${skipReason ? 
   }, 180_000);
 
   it('retries a 503 and a 429 with backoff, and a cancel stops the run with what finished kept', async () => {
-    // A real proxy in front of the server that answers the first two requests it sees with 503, then 429.
+    // A real proxy in front of the server that answers the first two generation requests it sees with 503, then 429
+    // (only POSTs count: a run first asks GET /lora-adapters, which goes through).
     let seen = 0;
     const proxy = http.createServer((req, res) => {
-      seen += 1;
-      if (req.url?.startsWith('/v1/') && req.method === 'POST' && seen <= 2) {
+      const generation = req.url?.startsWith('/v1/') === true && req.method === 'POST';
+      if (generation) seen += 1;
+      if (generation && seen <= 2) {
         res.writeHead(seen === 1 ? 503 : 429, { 'content-type': 'application/json', 'retry-after': '0' });
         res.end(JSON.stringify({ error: { message: 'busy' } }));
         return;
