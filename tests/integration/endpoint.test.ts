@@ -167,6 +167,12 @@ describe.skipIf(skipReason !== null)(`against a real llama-server${skipReason ? 
         res.end(JSON.stringify({ error: { message: 'busy' } }));
         return;
       }
+      if (generation && seen === 100) {
+        // What llama-server answers when it cannot parse the model's output: the same request would fail again.
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 500, message: 'The model produced output that does not match the expected Content-only format', type: 'server_error' } }));
+        return;
+      }
       const upstream = http.request(`${server.url}${req.url ?? '/'}`, { method: req.method, headers: req.headers }, (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
@@ -185,6 +191,11 @@ describe.skipIf(skipReason !== null)(`against a real llama-server${skipReason ? 
       seen = 0;
       await expectAppError(runSampling({ store, runtime, endpointOptions: { retries: 1, backoffMs: 20 } }, { ...base(proxied), n: 1, limit: 1, maxTokens: 8, seed: 2 }),
         'UNAVAILABLE', /failed 2 times; last: HTTP 429: "busy"/);
+      // A 500 is the server failing on that very request: reported at once, not retried.
+      seen = 99;
+      await expectAppError(runSampling({ store, runtime, endpointOptions: { retries: 3, backoffMs: 20 } }, { ...base(proxied), n: 1, limit: 1, maxTokens: 8, seed: 3 }),
+        'BAD_INPUT', /failed: HTTP 500: "The model produced output that does not match/);
+      expect(seen).toBe(100);
 
       const controller = new AbortController();
       let runId = 0;
