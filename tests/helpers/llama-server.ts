@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { repoRoot } from './fs.js';
+import { repoRoot } from './shared-data.js';
 
 /**
  * llama-server built by .ci/setup-llama-server from the llama.cpp source node-llama-cpp ships:
