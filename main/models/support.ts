@@ -3,7 +3,7 @@ import { TRAINABLE_QUANTIZATIONS } from './quantization.js';
 
 /** Where a model that cannot train here can still be fine-tuned. */
 export const OFF_MACHINE_FINE_TUNE =
-  'fine-tune it off this machine instead: export the training set (`ilf export training-set --id N --format messages`) and train with TRL or Axolotl on the original Hugging Face weights, then convert the adapter with llama.cpp convert_lora_to_gguf.py';
+  'fine-tune it off this machine instead: export the training set (`ilf export training-set --id N --format messages`) and train with TRL or Axolotl on the original Hugging Face weights, then bring the adapter back with `ilf models import-peft DIR --model ID`';
 
 export interface TrainingSupport {
   readonly trainable: boolean;
