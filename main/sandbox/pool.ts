@@ -150,13 +150,12 @@ export interface PoolOptions {
 }
 
 /**
- * Twice the cores (at most 8 more than the cores): a worker spends part of every job waiting on the
- * hand-offs between its own processes (runner, harness, program) and on the host, so one worker per
- * core leaves the cores idle that long; more workers fill those gaps. Each idle worker holds about
- * 80 MB (four interpreters).
+ * One worker per core. Twice the cores was tried to fill the gaps while a worker waits on its own
+ * hand-offs: on a quiet 2-core machine it was no faster (974 MBPP gold: 37/s with 4 workers, 39/s with
+ * 2, same run), and it halves a CPU-bound program's share of a core against its wall-clock timeout.
  */
 export function defaultPoolSize(cores = os.availableParallelism()): number {
-  return Math.max(2, Math.min(2 * cores, cores + 8));
+  return Math.max(1, cores);
 }
 
 /**

@@ -151,8 +151,8 @@ async function main(): Promise<void> {
     rates[name] = requests.length / r.seconds;
     console.log(`${name.padEnd(7)} ${r.passed}/${requests.length} passed in ${r.seconds.toFixed(2)} s = ${rates[name]?.toFixed(0)} programs/s (pool of ${r.size} workers started in ${r.startup.toFixed(2)} s; judged: ${r.judged})`);
   }
-  // The default pool has more workers than cores (defaultPoolSize); one worker per core, for the
-  // same comparison as the floor's, so the pool's size is not mistaken for the runner's speed.
+  // One worker per core explicitly (whatever defaultPoolSize says), the floor's own concurrency, so a
+  // pool's size is never mistaken for the runner's speed.
   const perCore = await sandboxed('bwrap', requests, cores);
   if (typeof perCore !== 'string') {
     console.log(`bwrap   ${perCore.passed}/${requests.length} passed in ${perCore.seconds.toFixed(2)} s = ${(requests.length / perCore.seconds).toFixed(0)} programs/s with one worker per core (${perCore.size})`);
