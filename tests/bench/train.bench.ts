@@ -38,7 +38,10 @@ const QUICK = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1
 const RANK = 8;
 const TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_o', 'ffn_gate', 'ffn_up', 'ffn_down'];
 const SMALL = { context: 256, steps: QUICK ? 8 : 40, compare: 3 };
-const REAL = { context: 1024, steps: QUICK ? 3 : 6, types: ['F32', 'F16', 'Q8_0'] as RealShapeType[] };
+/** BENCH_TYPES=F32,Q8_0 measures a subset (F16 is the slow one on CPU). */
+const ALL_TYPES: RealShapeType[] = ['F32', 'F16', 'Q8_0'];
+const TYPES = process.env.BENCH_TYPES ? ALL_TYPES.filter((t) => process.env.BENCH_TYPES?.split(',').includes(t)) : ALL_TYPES;
+const REAL = { context: 1024, steps: QUICK ? 3 : 6, types: TYPES };
 const CHARS_PER_TOKEN = 3.5;
 
 type TrainStep = Extract<TrainerEvent, { phase: 'train' }>;
