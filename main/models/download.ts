@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { AppError } from '../errors.js';
 
 export interface DownloadProgress {
@@ -184,12 +182,19 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
       etaSeconds: totalBytes !== null && rate > 0 ? (totalBytes - bytes) / rate : null,
     });
   };
-  const body = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
   // Every byte received is on disk before an error is reported (pipeline() would drop the writes
-  // still queued when the connection breaks), so the next call resumes from all of them.
-  const out = await fs.promises.open(part, resumed ? 'a' : 'w');
+  // still queued when the connection breaks), so the next call resumes from all of them. The web
+  // stream is read directly: a Node Readable made from it (Readable.fromWeb) that errors before its
+  // first read, while the file is being opened, emits 'error' with no listener, an uncaught exception.
+  let out: fs.promises.FileHandle;
   try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+    out = await fs.promises.open(part, resumed ? 'a' : 'w');
+  } catch (e) {
+    await response.body.cancel().catch(() => undefined);
+    throw e;
+  }
+  try {
+    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
       await out.write(chunk);
       bytes += chunk.length;
       report(false);
