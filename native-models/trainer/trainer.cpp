@@ -515,42 +515,6 @@ fs::path exe_dir() {
   return ec ? fs::current_path() : p.parent_path();
 }
 
-// ---- peak measurement for the benchmark: one large F32 matmul on the CPU backend ---------------
-
-int bench_matmul(int n, int threads, int reps) {
-  ggml_backend_t cpu = ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr);
-  if (!cpu) throw std::runtime_error("no CPU backend");
-  ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(ggml_backend_get_device(cpu));
-  auto set_threads = (void (*)(ggml_backend_t, int)) ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads");
-  if (set_threads) set_threads(cpu, threads);
-  ggml_init_params ip = {ggml_tensor_overhead() * 8 + ggml_graph_overhead(), nullptr, true};
-  ggml_context * gctx = ggml_init(ip);
-  ggml_tensor * a = ggml_new_tensor_2d(gctx, GGML_TYPE_F32, n, n);
-  ggml_tensor * b = ggml_new_tensor_2d(gctx, GGML_TYPE_F32, n, n);
-  ggml_tensor * c = ggml_mul_mat(gctx, a, b);
-  ggml_cgraph * gf = ggml_new_graph(gctx);
-  ggml_build_forward_expand(gf, c);
-  ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors(gctx, cpu);
-  std::vector<float> fill((size_t) n * n);
-  std::mt19937 rng(1);
-  std::uniform_real_distribution<float> u(-1, 1);
-  for (auto & v : fill) v = u(rng);
-  ggml_backend_tensor_set(a, fill.data(), 0, fill.size() * sizeof(float));
-  ggml_backend_tensor_set(b, fill.data(), 0, fill.size() * sizeof(float));
-  ggml_backend_graph_compute(cpu, gf);  // warm-up
-  double best = 0;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    ggml_backend_graph_compute(cpu, gf);
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    best = std::max(best, 2.0 * n * n * (double) n / s);
-  }
-  emit({{"phase", "matmul"}, {"n", n}, {"threads", threads}, {"flops", best}, {"backend", ggml_backend_name(cpu)}});
-  ggml_backend_buffer_free(buf);
-  ggml_free(gctx);
-  ggml_backend_free(cpu);
-  return 0;
-}
 
 /** --list-devices: what this build of the fork can compute on here, so the app can say where training will run. */
 int list_devices() {
@@ -908,7 +872,8 @@ int main(int argc, char ** argv) {
             {"bytes_per_s", ilf::bench_memory(args.bench_memory_mib, bench_threads, 5)}});
       return 0;
     }
-    if (args.bench_n > 0 && (args.bench_cols > 0 || args.bench_type != "f32")) {
+    if (args.bench_n > 0) {
+      // --bench-matmul N [--cols C] [--type q8_0]: N×N weights times N×C activations (C defaults to N).
       if (args.bench_type != "f32" && args.bench_type != "q8_0") throw BadInput("--type must be f32 or q8_0");
       const int cols = args.bench_cols > 0 ? args.bench_cols : args.bench_n;
       const ggml_type type = args.bench_type == "q8_0" ? GGML_TYPE_Q8_0 : GGML_TYPE_F32;
@@ -916,7 +881,6 @@ int main(int argc, char ** argv) {
             {"flops", ilf::bench_matmul_typed(args.bench_n, cols, type, bench_threads, 5)}, {"backend", "CPU"}});
       return 0;
     }
-    if (args.bench_n > 0) return bench_matmul(args.bench_n, bench_threads, 5);
     if (!args.metrics.empty() && !(g_metrics = fopen(args.metrics.c_str(), "a"))) throw BadInput("cannot write the metrics file " + args.metrics);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
